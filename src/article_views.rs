@@ -1,0 +1,79 @@
+//! Article view counters and refresh dedup.
+//!
+//! Each article has its own [`PeriodBuckets`] (the same calendar buckets as the site's
+//! counters) in a `DashMap`; a view write-locks only that article's shard. The dedup table
+//! remembers, per (article, visitor), when a view was last counted.
+
+use dashmap::DashMap;
+
+use crate::calendar::PeriodKeys;
+use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
+use crate::periods::{Period, PeriodBuckets, Periods};
+
+pub(crate) struct ArticleViews {
+    counts: DashMap<ArticleId, PeriodBuckets<u64>, IdBuildHasher>,
+    /// When a view of (article, visitor) was last counted.
+    counted: DashMap<(ArticleId, VisitorId), i64>,
+    dedup_window: i64,
+}
+
+impl ArticleViews {
+    pub(crate) fn new(dedup_window: i64) -> ArticleViews {
+        ArticleViews {
+            counts: DashMap::with_hasher(IdBuildHasher::default()),
+            counted: DashMap::new(),
+            dedup_window,
+        }
+    }
+
+    /// Counts a view of `article` by `visitor` at `now`, unless that visitor had a view of it
+    /// counted less than the dedup window ago. Returns whether it was counted.
+    pub(crate) fn view(
+        &self,
+        article: ArticleId,
+        visitor: VisitorId,
+        now: i64,
+        keys: &PeriodKeys,
+    ) -> bool {
+        if self.dedup_window > 0 {
+            let mut last = self.counted.entry((article, visitor)).or_insert(i64::MIN);
+            if now.saturating_sub(*last) < self.dedup_window {
+                return false;
+            }
+            *last = now;
+        }
+        self.counts
+            .entry(article)
+            .or_default()
+            .record(keys, |c| *c += 1);
+        true
+    }
+
+    /// Views of one article per reading period (zeros for an unseen article).
+    pub(crate) fn stats(&self, article: ArticleId, now: &PeriodKeys) -> Periods {
+        self.counts
+            .get(&article)
+            .map(|b| b.read(now, |c| *c))
+            .unwrap_or_default()
+    }
+
+    /// The `n` articles with the most views in `period`, most first, ties by smaller id.
+    pub(crate) fn top(&self, period: Period, n: usize, now: &PeriodKeys) -> Vec<(ArticleId, u64)> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut all: Vec<(ArticleId, u64)> = self
+            .counts
+            .iter()
+            .map(|e| (*e.key(), e.value().read(now, |c| *c).get(period)))
+            .filter(|&(_, views)| views > 0)
+            .collect();
+        let order = |a: &(ArticleId, u64), b: &(ArticleId, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        if all.len() > n {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(order);
+        all
+    }
+}

@@ -1,0 +1,223 @@
+//! [`CounterBuilder`]: configuration, validated in [`CounterBuilder::build`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::{UtcOffset, Weekday};
+
+use crate::calendar::{Calendar, Zone};
+use crate::clock::{duration_nanos, Clock, SystemClock};
+use crate::counter::{Counter, Inner};
+use crate::error::BuildError;
+use crate::sessions::SessionConfig;
+use crate::traffic::Tally;
+
+/// The longest duration any option accepts: 366 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// Configures and builds a [`Counter`]. Every setter takes and returns the builder; nothing is
+/// checked until [`build`](CounterBuilder::build), which returns an error instead of panicking.
+///
+/// ```
+/// use std::time::Duration;
+/// use time::{macros::offset, Weekday};
+/// use visitor_counter::Counter;
+///
+/// let counter = Counter::builder()
+///     .utc_offset(offset!(+7))           // Asia/Ho_Chi_Minh
+///     .week_start(Weekday::Monday)
+///     .online_window(Duration::from_secs(5 * 60))
+///     .session_timeout(Duration::from_secs(30 * 60))
+///     .max_sessions(200_000)
+///     .initial_total(1_090_533, 2_500_000) // carried over from the old counter
+///     .build()?;
+/// assert_eq!(counter.stats().visits.total, 1_090_533);
+/// # Ok::<(), visitor_counter::BuildError>(())
+/// ```
+#[must_use]
+pub struct CounterBuilder {
+    zone: ZoneChoice,
+    week_start: Weekday,
+    online_window: Duration,
+    session_timeout: Duration,
+    article_dedup_window: Duration,
+    max_sessions: usize,
+    initial: Tally,
+    clock: Arc<dyn Clock>,
+    snapshot_path: Option<PathBuf>,
+    autosave: Option<Duration>,
+}
+
+enum ZoneChoice {
+    Fixed(UtcOffset),
+    #[cfg_attr(not(feature = "tz"), allow(dead_code))]
+    Named(String),
+}
+
+impl Default for CounterBuilder {
+    fn default() -> Self {
+        CounterBuilder {
+            zone: ZoneChoice::Fixed(UtcOffset::UTC),
+            week_start: Weekday::Monday,
+            online_window: Duration::from_secs(5 * 60),
+            session_timeout: Duration::from_secs(30 * 60),
+            article_dedup_window: Duration::from_secs(30 * 60),
+            max_sessions: 1_000_000,
+            initial: Tally::default(),
+            clock: Arc::new(SystemClock),
+            snapshot_path: None,
+            autosave: None,
+        }
+    }
+}
+
+impl CounterBuilder {
+    /// The site's fixed offset from UTC; local days, weeks, months and years follow it.
+    /// Default: UTC. Replaces an earlier [`time_zone`](CounterBuilder::time_zone).
+    pub fn utc_offset(mut self, offset: UtcOffset) -> Self {
+        self.zone = ZoneChoice::Fixed(offset);
+        self
+    }
+
+    /// An IANA time zone such as `"Europe/Berlin"`, with its daylight-saving changes (days of 23
+    /// and 25 hours). The tz database is bundled (from `jiff`), so it does not depend on the host.
+    /// Replaces an earlier [`utc_offset`](CounterBuilder::utc_offset); an unknown name makes
+    /// `build` fail.
+    #[cfg(feature = "tz")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tz")))]
+    pub fn time_zone(mut self, name: impl Into<String>) -> Self {
+        self.zone = ZoneChoice::Named(name.into());
+        self
+    }
+
+    /// The weekday weeks begin on, at local midnight. Default: Monday.
+    pub fn week_start(mut self, day: Weekday) -> Self {
+        self.week_start = day;
+        self
+    }
+
+    /// A visitor is online while less than this has passed since its last page view.
+    /// Default: 5 minutes. Must not be longer than the session timeout.
+    pub fn online_window(mut self, d: Duration) -> Self {
+        self.online_window = d;
+        self
+    }
+
+    /// A visitor's session (visit) lasts while less than this has passed since its last page
+    /// view. Default: 30 minutes.
+    pub fn session_timeout(mut self, d: Duration) -> Self {
+        self.session_timeout = d;
+        self
+    }
+
+    /// A visitor's repeated views of one article count once per this window. Default: 30 minutes;
+    /// `Duration::ZERO` counts every view.
+    pub fn article_dedup_window(mut self, d: Duration) -> Self {
+        self.article_dedup_window = d;
+        self
+    }
+
+    /// At most this many visitors are tracked; past it the least recently seen are forgotten
+    /// (their next page view starts a new visit). Each costs about 50 bytes. Default: 1,000,000.
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Visits and page views counted before this counter existed (for a site moving from an
+    /// older counter). They are added to the totals. Ignored when a snapshot is loaded, which
+    /// already holds them.
+    pub fn initial_total(mut self, visits: u64, page_views: u64) -> Self {
+        self.initial = Tally { visits, page_views };
+        self
+    }
+
+    /// Where the counter reads the time. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The snapshot file, loaded by `build` when it exists and written by
+    /// [`Counter::save`](crate::Counter::save).
+    pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.snapshot_path = Some(path.into());
+        self
+    }
+
+    /// Saves to the snapshot path in the background every `every`.
+    pub fn autosave(mut self, every: Duration) -> Self {
+        self.autosave = Some(every);
+        self
+    }
+
+    /// Checks the configuration and builds the counter.
+    ///
+    /// # Errors
+    /// A [`BuildError`] saying which option is wrong and how to fix it: a zero or absurd
+    /// duration, an online window longer than the session timeout, `max_sessions(0)`, autosave
+    /// without a snapshot path, an unknown time zone.
+    pub fn build(self) -> Result<Counter, BuildError> {
+        let check = |option: &'static str, value: Duration, zero_ok: bool| {
+            if (value.is_zero() && !zero_ok) || value > MAX_DURATION {
+                Err(BuildError::InvalidDuration { option, value })
+            } else {
+                Ok(())
+            }
+        };
+        check("online_window", self.online_window, false)?;
+        check("session_timeout", self.session_timeout, false)?;
+        check("article_dedup_window", self.article_dedup_window, true)?;
+        if let Some(every) = self.autosave {
+            check("autosave", every, false)?;
+        }
+        if self.online_window > self.session_timeout {
+            return Err(BuildError::OnlineWindowExceedsSessionTimeout {
+                online_window: self.online_window,
+                session_timeout: self.session_timeout,
+            });
+        }
+        if self.max_sessions == 0 {
+            return Err(BuildError::ZeroMaxSessions);
+        }
+        if self.autosave.is_some() && self.snapshot_path.is_none() {
+            return Err(BuildError::AutosaveWithoutSnapshotPath);
+        }
+        let zone = match self.zone {
+            ZoneChoice::Fixed(o) => Zone::Fixed(o),
+            ZoneChoice::Named(name) => named_zone(name)?,
+        };
+        if let Some(path) = &self.snapshot_path {
+            if self.autosave.is_some() || path.exists() {
+                return Err(BuildError::SnapshotsUnavailable { path: path.clone() });
+            }
+        }
+        let inner = Inner::new(
+            self.clock,
+            Calendar {
+                zone,
+                week_start: self.week_start,
+            },
+            SessionConfig {
+                online_window: duration_nanos(self.online_window),
+                session_timeout: duration_nanos(self.session_timeout),
+                max_sessions: self.max_sessions,
+            },
+            duration_nanos(self.article_dedup_window),
+            self.initial,
+            self.snapshot_path,
+        );
+        Ok(Counter::from_inner(inner))
+    }
+}
+
+#[cfg(feature = "tz")]
+fn named_zone(name: String) -> Result<Zone, BuildError> {
+    Zone::named(&name).ok_or(BuildError::UnknownTimeZone { name })
+}
+
+#[cfg(not(feature = "tz"))]
+fn named_zone(name: String) -> Result<Zone, BuildError> {
+    Err(BuildError::UnknownTimeZone { name })
+}

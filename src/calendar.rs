@@ -1,0 +1,284 @@
+//! The site's local calendar: which local day, week, month and year an instant falls in.
+//!
+//! Everything here is a pure function of an instant (nanoseconds since the Unix epoch) and the
+//! configuration, so it is unit- and property-tested against a plain day-by-day reference.
+//!
+//! - A moment's **local day** is the date of that moment shifted by the zone's offset at that
+//!   moment (a fixed [`UtcOffset`], or with the `tz` feature an IANA zone with daylight saving,
+//!   whose days last 23 or 25 hours at the changes).
+//! - Periods are identified by integer keys that increase by one from one period to the next:
+//!   the day key is the Julian day number, the week key counts weeks that begin on the configured
+//!   weekday, the month key is `year * 12 + month - 1`, the year key is the year.
+
+use time::{Date, UtcOffset, Weekday};
+
+use crate::clock::{NS_PER_DAY, NS_PER_SEC};
+
+/// Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// The keys of the periods an instant falls in. Consecutive periods have consecutive keys, so
+/// "the previous week" is `week - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PeriodKeys {
+    /// Julian day number of the local date.
+    pub day: i32,
+    /// Week number: weeks begin at local midnight of the configured weekday.
+    pub week: i32,
+    /// `year * 12 + (month - 1)`.
+    pub month: i32,
+    /// The local year.
+    pub year: i32,
+}
+
+/// The period keys of a local date when weeks begin on `week_start`.
+pub(crate) fn period_keys(date: Date, week_start: Weekday) -> PeriodKeys {
+    let day = date.to_julian_day();
+    // Julian day 0 is a Monday, so a day whose number is `k (mod 7)` is `k` days after Monday.
+    let anchor = i32::from(week_start.number_days_from_monday());
+    PeriodKeys {
+        day,
+        week: (day - anchor).div_euclid(7),
+        month: date.year() * 12 + i32::from(u8::from(date.month())) - 1,
+        year: date.year(),
+    }
+}
+
+/// Where local days come from.
+#[derive(Clone, Debug)]
+pub(crate) enum Zone {
+    /// A fixed offset from UTC.
+    Fixed(UtcOffset),
+    /// An IANA time zone with its daylight-saving rules.
+    #[cfg(feature = "tz")]
+    Named(jiff::tz::TimeZone),
+}
+
+impl Zone {
+    /// Looks up an IANA zone name such as `"Europe/Berlin"` in the bundled database.
+    #[cfg(feature = "tz")]
+    pub(crate) fn named(name: &str) -> Option<Zone> {
+        jiff::tz::db().get(name).ok().map(Zone::Named)
+    }
+
+    /// A short description for messages and snapshots.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Zone::Fixed(o) => format!("UTC{o}"),
+            #[cfg(feature = "tz")]
+            Zone::Named(tz) => tz.iana_name().unwrap_or("unnamed zone").to_string(),
+        }
+    }
+
+    /// The local date of an instant.
+    pub(crate) fn local_date(&self, ns: i64) -> Date {
+        match self {
+            Zone::Fixed(o) => {
+                let local = ns.saturating_add(i64::from(o.whole_seconds()) * NS_PER_SEC);
+                date_from_epoch_day(local.div_euclid(NS_PER_DAY))
+            }
+            #[cfg(feature = "tz")]
+            Zone::Named(tz) => {
+                let ts = jiff::Timestamp::from_nanosecond(i128::from(ns))
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                let d = tz.to_datetime(ts).date();
+                time::Month::try_from(d.month() as u8)
+                    .ok()
+                    .and_then(|m| {
+                        Date::from_calendar_date(i32::from(d.year()), m, d.day() as u8).ok()
+                    })
+                    .unwrap_or(Date::MIN)
+            }
+        }
+    }
+
+    /// The first instant of a local date (local midnight, or the end of a gap that swallows it).
+    pub(crate) fn day_start(&self, date: Date) -> i64 {
+        match self {
+            Zone::Fixed(o) => {
+                let epoch_day = i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY;
+                epoch_day
+                    .saturating_mul(NS_PER_DAY)
+                    .saturating_sub(i64::from(o.whole_seconds()) * NS_PER_SEC)
+            }
+            #[cfg(feature = "tz")]
+            Zone::Named(tz) => {
+                let civil = jiff::civil::Date::new(
+                    date.year() as i16,
+                    u8::from(date.month()) as i8,
+                    date.day() as i8,
+                );
+                civil
+                    .ok()
+                    .and_then(|d| d.to_zoned_datetime(tz.clone()).ok())
+                    .and_then(|z| z.start_of_day().ok())
+                    .map(|z| z.timestamp().as_nanosecond())
+                    .map(|n| n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+                    .unwrap_or(i64::MIN)
+            }
+        }
+    }
+}
+
+fn date_from_epoch_day(epoch_day: i64) -> Date {
+    let jd = (epoch_day + UNIX_EPOCH_JULIAN_DAY).clamp(
+        i64::from(Date::MIN.to_julian_day()),
+        i64::from(Date::MAX.to_julian_day()),
+    );
+    Date::from_julian_day(jd as i32).unwrap_or(Date::MIN)
+}
+
+/// The site's calendar: a zone and the weekday weeks begin on.
+#[derive(Clone, Debug)]
+pub(crate) struct Calendar {
+    pub zone: Zone,
+    pub week_start: Weekday,
+}
+
+/// One local day: its date, the instants it spans and its period keys. Cached by the hot path,
+/// which only calls back into the calendar when an instant falls outside `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DayInfo {
+    pub date: Date,
+    /// First instant of the day (inclusive).
+    pub start: i64,
+    /// First instant of the next day (exclusive).
+    pub end: i64,
+    pub keys: PeriodKeys,
+}
+
+impl DayInfo {
+    /// Whether `ns` falls in this day.
+    #[inline]
+    pub fn contains(&self, ns: i64) -> bool {
+        self.start <= ns && ns < self.end
+    }
+}
+
+impl Calendar {
+    /// The local day of an instant.
+    pub(crate) fn day(&self, ns: i64) -> DayInfo {
+        self.day_of_date(self.zone.local_date(ns))
+    }
+
+    /// The local day of a date.
+    pub(crate) fn day_of_date(&self, date: Date) -> DayInfo {
+        let start = self.zone.day_start(date);
+        let end = match date.next_day() {
+            Some(next) => self.zone.day_start(next),
+            None => i64::MAX,
+        };
+        DayInfo {
+            date,
+            start,
+            end,
+            keys: period_keys(date, self.week_start),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::{date, offset};
+
+    fn fixed(o: UtcOffset) -> Calendar {
+        Calendar {
+            zone: Zone::Fixed(o),
+            week_start: Weekday::Monday,
+        }
+    }
+
+    fn ns(t: time::OffsetDateTime) -> i64 {
+        crate::clock::to_nanos(t)
+    }
+
+    #[test]
+    fn local_date_shifts_by_offset() {
+        let c = fixed(offset!(+7));
+        // 16:59:59.999999999 UTC is 23:59:59.999999999 in Hanoi; one nanosecond later is tomorrow.
+        let t = ns(time::macros::datetime!(2024-02-29 16:59:59.999_999_999 UTC));
+        assert_eq!(c.day(t).date, date!(2024 - 02 - 29));
+        assert_eq!(c.day(t + 1).date, date!(2024 - 03 - 01));
+        let d = c.day(t);
+        assert_eq!(d.end, t + 1);
+        assert_eq!(d.end - d.start, NS_PER_DAY);
+    }
+
+    #[test]
+    fn julian_day_zero_is_monday() {
+        // The week anchor in `period_keys` relies on this.
+        assert_eq!(date!(2024 - 01 - 01).weekday(), Weekday::Monday);
+        assert_eq!(date!(2024 - 01 - 01).to_julian_day().rem_euclid(7), 0);
+    }
+
+    #[cfg(feature = "tz")]
+    #[test]
+    fn berlin_days_of_23_and_25_hours() {
+        let c = Calendar {
+            zone: Zone::named("Europe/Berlin").unwrap(),
+            week_start: Weekday::Monday,
+        };
+        let spring = c.day_of_date(date!(2024 - 03 - 31));
+        assert_eq!(spring.end - spring.start, 23 * 3600 * NS_PER_SEC);
+        let autumn = c.day_of_date(date!(2024 - 10 - 27));
+        assert_eq!(autumn.end - autumn.start, 25 * 3600 * NS_PER_SEC);
+        assert_eq!(c.day(autumn.end - 1).date, date!(2024 - 10 - 27));
+        assert_eq!(c.day(autumn.end).date, date!(2024 - 10 - 28));
+    }
+
+    fn weekday_strategy() -> impl Strategy<Value = Weekday> {
+        (0u8..7).prop_map(|n| Weekday::Monday.nth_next(n))
+    }
+
+    fn date_strategy() -> impl Strategy<Value = Date> {
+        // 1900-01-01 ..= 2100-12-31
+        (2_415_021i32..=2_488_434).prop_map(|jd| Date::from_julian_day(jd).unwrap())
+    }
+
+    /// The reference: walk back one day at a time to the week's first day.
+    fn reference_week_start(mut d: Date, ws: Weekday) -> Date {
+        while d.weekday() != ws {
+            d = d.previous_day().unwrap();
+        }
+        d
+    }
+
+    proptest! {
+        #[test]
+        fn week_keys_match_day_by_day_reference(d in date_strategy(), ws in weekday_strategy(), gap in 0i64..60) {
+            let e = d + time::Duration::days(gap);
+            let same_week = reference_week_start(d, ws) == reference_week_start(e, ws);
+            prop_assert_eq!(period_keys(d, ws).week == period_keys(e, ws).week, same_week);
+            // Consecutive weeks have consecutive keys.
+            let next_week = reference_week_start(d, ws) + time::Duration::days(7);
+            prop_assert_eq!(period_keys(next_week, ws).week, period_keys(d, ws).week + 1);
+        }
+
+        #[test]
+        fn month_and_year_keys_match_reference(d in date_strategy(), ws in weekday_strategy()) {
+            let k = period_keys(d, ws);
+            let next = d.next_day().unwrap();
+            let kn = period_keys(next, ws);
+            // Day keys step by one; month keys step exactly when the month changes.
+            prop_assert_eq!(kn.day, k.day + 1);
+            prop_assert_eq!(kn.month - k.month, i32::from(next.month() != d.month()));
+            prop_assert_eq!(kn.year - k.year, i32::from(next.year() != d.year()));
+        }
+
+        #[test]
+        fn fixed_offset_days_match_reference(secs in -2_000_000_000i64..4_000_000_000, off in -43_200i32..=50_400) {
+            let o = UtcOffset::from_whole_seconds(off).unwrap();
+            let c = fixed(o);
+            let t = secs * NS_PER_SEC + 123;
+            let reference = time::OffsetDateTime::from_unix_timestamp(secs).unwrap().to_offset(o).date();
+            let day = c.day(t);
+            prop_assert_eq!(day.date, reference);
+            prop_assert!(day.contains(t));
+            prop_assert!(!day.contains(day.end));
+            prop_assert_eq!(c.day(day.end).date, reference.next_day().unwrap());
+            prop_assert_eq!(c.day(day.start - 1).date, reference.previous_day().unwrap());
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! [`Counter`]: recording page views and reading the statistics.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::article_views::ArticleViews;
+use crate::builder::CounterBuilder;
+use crate::calendar::Calendar;
+use crate::clock::{to_nanos, Clock};
+use crate::error::SnapshotError;
+use crate::ids::{ArticleId, VisitorId};
+use crate::periods::{Period, Periods, HISTORY_DAYS};
+use crate::sessions::{SessionConfig, Sessions};
+use crate::traffic::{Tally, Traffic};
+use crate::unique::Unique;
+
+/// The site's statistics at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Visitors whose last page view was less than the online window ago (exact).
+    pub online: u64,
+    /// Visits (sessions started) per period (exact).
+    pub visits: Periods,
+    /// Page views per period (exact).
+    pub page_views: Periods,
+    /// Distinct visitors per period: exact up to 4,096, within 2 % beyond.
+    pub visitors: Periods,
+}
+
+/// One article's statistics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleStats {
+    /// Counted views per period (after refresh dedup).
+    pub views: Periods,
+}
+
+/// One local day of history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCounts {
+    /// The local date.
+    pub date: Date,
+    /// Visits that started that day.
+    pub visits: u64,
+    /// Page views that day.
+    pub page_views: u64,
+    /// Distinct visitors that day.
+    pub visitors: u64,
+}
+
+/// The visitor counter. Cheap to clone: clones share one state, so hand one to every request
+/// handler.
+///
+/// See the [crate docs](crate) for the model (sessions, visits, calendar buckets) and what is
+/// exact; each method says what it locks.
+#[derive(Clone)]
+pub struct Counter {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    clock: Arc<dyn Clock>,
+    calendar: Calendar,
+    sessions: Sessions,
+    traffic: Traffic,
+    unique: Unique,
+    articles: ArticleViews,
+    initial: Tally,
+    snapshot_path: Option<PathBuf>,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        clock: Arc<dyn Clock>,
+        calendar: Calendar,
+        sessions: SessionConfig,
+        article_dedup_window: i64,
+        initial: Tally,
+        snapshot_path: Option<PathBuf>,
+    ) -> Inner {
+        Inner {
+            clock,
+            calendar,
+            sessions: Sessions::new(sessions),
+            traffic: Traffic::new(),
+            unique: Unique::default(),
+            articles: ArticleViews::new(article_dedup_window),
+            initial,
+            snapshot_path,
+        }
+    }
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter")
+            .field("zone", &self.inner.calendar.zone.describe())
+            .field("week_start", &self.inner.calendar.week_start)
+            .field("sessions", &self.inner.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Counter {
+    /// A builder with the defaults: UTC, weeks from Monday, 5 minutes online, 30 minute sessions.
+    pub fn builder() -> CounterBuilder {
+        CounterBuilder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Counter {
+        Counter {
+            inner: Arc::new(inner),
+        }
+    }
+
+    #[inline]
+    fn now(&self) -> i64 {
+        to_nanos(self.inner.clock.now())
+    }
+
+    /// Records one page view by `visitor`, now.
+    ///
+    /// **Locking:** write-locks the visitor's shard of the session table and this thread's
+    /// stripe of the counters, each for a few instructions; no global lock. A visitor's first
+    /// page view of a local day also takes the unique-visitor lock; a visitor coming online
+    /// pushes to this thread's stripe of the online queue. Allocates only for a visitor not yet
+    /// tracked. Every 4,096th call on a stripe tries (never waits for) the upkeep lock.
+    #[inline]
+    pub fn hit(&self, visitor: VisitorId) {
+        self.record(visitor, self.now());
+    }
+
+    /// Records one page view of an article page by `visitor`, now: a page view as [`hit`]
+    /// counts it, and a view of `article` unless this visitor had a view of it counted less than
+    /// the article dedup window ago.
+    ///
+    /// **Locking:** as [`hit`], plus the article's shard of the article table and, while the dedup
+    /// window is not zero, the (article, visitor) shard of the dedup table.
+    ///
+    /// [`hit`]: Counter::hit
+    pub fn view_article(&self, article: ArticleId, visitor: VisitorId) {
+        let now = self.now();
+        let keys = self.record(visitor, now);
+        self.inner.articles.view(article, visitor, now, &keys);
+    }
+
+    #[inline]
+    fn record(&self, visitor: VisitorId, now: i64) -> crate::calendar::PeriodKeys {
+        let inner = &*self.inner;
+        let touch = inner.sessions.touch(visitor, now);
+        let recorded = inner.traffic.record(&inner.calendar, now, touch.new_visit);
+        if touch.previous.is_none_or(|p| p < recorded.day.start) {
+            inner.unique.insert(visitor, &recorded.day.keys);
+        }
+        if recorded.upkeep_due || (touch.previous.is_none() && inner.sessions.over_bound()) {
+            inner.sessions.try_upkeep(now);
+        }
+        recorded.day.keys
+    }
+
+    /// The statistics now.
+    ///
+    /// Runs session upkeep first (so `online` is exact at this instant), then reads each counter
+    /// stripe and the unique-visitor sketches. Its cost does not grow with the number of tracked
+    /// visitors: it is a few microseconds plus the upkeep of visitors that went offline since the
+    /// last reading.
+    ///
+    /// **Locking:** the upkeep lock (waits for a running upkeep), each counter stripe in turn, the
+    /// unique-visitor lock. Page views on other threads keep flowing.
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        let now = self.now();
+        inner.sessions.upkeep(now);
+        let keys = inner.calendar.day(now).keys;
+        let (mut visits, mut page_views) = inner.traffic.periods(&keys);
+        visits.total += inner.initial.visits;
+        page_views.total += inner.initial.page_views;
+        Stats {
+            online: inner.sessions.online(),
+            visits,
+            page_views,
+            visitors: inner.unique.periods(&keys),
+        }
+    }
+
+    /// One article's views per period; zeros for an article never viewed.
+    ///
+    /// **Locking:** read-locks the article's shard.
+    pub fn article_stats(&self, article: ArticleId) -> ArticleStats {
+        let keys = self.inner.calendar.day(self.now()).keys;
+        ArticleStats {
+            views: self.inner.articles.stats(article, &keys),
+        }
+    }
+
+    /// The `n` most viewed articles in `period`: articles with at least one counted view, most
+    /// views first, ties broken by smaller id.
+    ///
+    /// **Locking:** read-locks each shard of the article table in turn.
+    pub fn top_articles(&self, period: Period, n: usize) -> Vec<(ArticleId, u64)> {
+        let keys = self.inner.calendar.day(self.now()).keys;
+        self.inner.articles.top(period, n, &keys)
+    }
+
+    /// The last `days` local days, oldest first and today last, one row per day with zeros where
+    /// nothing happened. At most [`HISTORY_DAYS`](crate::HISTORY_DAYS) rows are kept: a larger
+    /// `days` returns that many.
+    ///
+    /// **Locking:** each counter stripe in turn, then the unique-visitor lock.
+    pub fn history(&self, days: usize) -> Vec<DayCounts> {
+        let n = days.min(HISTORY_DAYS);
+        let today = self.inner.calendar.day(self.now()).date;
+        let dates: Vec<Date> = (0..n as i64)
+            .rev()
+            .filter_map(|back| today.checked_sub(time::Duration::days(back)))
+            .collect();
+        let keys: Vec<i32> = dates.iter().map(|d| d.to_julian_day()).collect();
+        let tallies = self.inner.traffic.days(&keys);
+        let visitors = self.inner.unique.days(&keys);
+        dates
+            .into_iter()
+            .zip(tallies)
+            .zip(visitors)
+            .map(|((date, t), visitors)| DayCounts {
+                date,
+                visits: t.visits,
+                page_views: t.page_views,
+                visitors,
+            })
+            .collect()
+    }
+
+    /// Saves a snapshot to the configured snapshot path.
+    ///
+    /// # Errors
+    /// [`SnapshotError::NoSnapshotPath`] without a snapshot path; snapshots are not available yet
+    /// in this release ([`SnapshotError::Unavailable`]).
+    pub fn save(&self) -> Result<(), SnapshotError> {
+        match self.inner.snapshot_path {
+            None => Err(SnapshotError::NoSnapshotPath),
+            Some(_) => Err(SnapshotError::Unavailable),
+        }
+    }
+
+    /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).
+    pub fn tracked_sessions(&self) -> usize {
+        self.inner.sessions.len()
+    }
+}

@@ -1,0 +1,354 @@
+//! The session table: who is online, whose visit is still going on, and the memory bound.
+//!
+//! # Model
+//! Each tracked visitor has one entry, the instant of its last page view and an "online" flag.
+//! A page view starts a visit when the visitor has no entry or its last page view was at least
+//! `session_timeout` ago. The table counts the visitors flagged online in one counter.
+//!
+//! # Keeping "online" exact without scanning
+//! A visitor whose flag goes from off to on is queued (in a per-thread-stripe buffer) with the
+//! instant it came online. Upkeep moves the buffers into a min-heap ordered by that instant and
+//! pops every entry at least `online_window` old: a visitor that was seen since is queued again
+//! at its last page view; one that was not is flagged offline, leaves the online count and is
+//! queued in a second heap, which drops it once `session_timeout` has passed. Every flagged
+//! visitor always has a queue entry no later than its last page view, so after upkeep at
+//! instant `t` the count is exactly the visitors whose last page view is after `t - online_window`.
+//! Readings run upkeep first; its cost is proportional to the visitors that went offline since
+//! the previous run, never to the number of tracked visitors.
+//!
+//! # Bound
+//! Past `max_sessions` entries, upkeep forgets the least recently seen: offline visitors in order
+//! of their last page view first, then online ones in the same order (a queue entry whose visitor
+//! was seen since is put back at its true instant before anything is removed).
+//!
+//! # Locking
+//! A page view write-locks the visitor's shard of the `DashMap` for a few instructions; a visitor
+//! coming online also locks its thread stripe's buffer. Upkeep holds the upkeep mutex (page views
+//! only `try_lock` it and never wait) and locks one shard at a time.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use crate::clock::BASE_NS;
+use crate::ids::{IdBuildHasher, VisitorId};
+use crate::stripes::{stripe_count, thread_index, Padded};
+
+/// An entry: bit 63 is the online flag, bits 0..63 the last page view as a 63-bit signed offset
+/// from [`BASE_NS`] (16 bytes per entry with its key, which keeps 1M sessions near 50 bytes each).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Packed(u64);
+
+const ONLINE_BIT: u64 = 1 << 63;
+
+impl Packed {
+    #[inline]
+    fn new(last_seen: i64, online: bool) -> Packed {
+        let offset = (last_seen.wrapping_sub(BASE_NS) as u64) & !ONLINE_BIT;
+        Packed(offset | if online { ONLINE_BIT } else { 0 })
+    }
+    #[inline]
+    fn last_seen(self) -> i64 {
+        (((self.0 << 1) as i64) >> 1).wrapping_add(BASE_NS)
+    }
+    #[inline]
+    fn online(self) -> bool {
+        self.0 & ONLINE_BIT != 0
+    }
+}
+
+/// What a page view did to its visitor's session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Touch {
+    /// The page view starts a visit.
+    pub new_visit: bool,
+    /// The visitor's previous page view, if it was still tracked.
+    pub previous: Option<i64>,
+}
+
+/// Durations in nanoseconds and the bound, validated by the builder.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionConfig {
+    pub online_window: i64,
+    pub session_timeout: i64,
+    pub max_sessions: usize,
+}
+
+/// (instant, visitor): when a visitor was queued, and who.
+type Queued = (i64, u64);
+
+type Queue = BinaryHeap<Reverse<Queued>>;
+
+#[derive(Default)]
+struct Queues {
+    /// Visitors flagged online, by the instant they were queued (at most their last page view).
+    online: Queue,
+    /// Visitors flagged offline, by their last page view.
+    idle: Queue,
+}
+
+/// Run opportunistic upkeep once per this many page views on a stripe.
+pub(crate) const UPKEEP_EVERY: u32 = 4096;
+
+pub(crate) struct Sessions {
+    map: DashMap<u64, Packed, IdBuildHasher>,
+    len: Padded<AtomicUsize>,
+    online: Padded<AtomicI64>,
+    came_online: Box<[Padded<Mutex<Vec<Queued>>>]>,
+    queues: Mutex<Queues>,
+    cfg: SessionConfig,
+}
+
+impl Sessions {
+    pub(crate) fn new(cfg: SessionConfig) -> Sessions {
+        let stripes = stripe_count();
+        Sessions {
+            map: DashMap::with_hasher(IdBuildHasher::default()),
+            len: Padded(AtomicUsize::new(0)),
+            online: Padded(AtomicI64::new(0)),
+            came_online: (0..stripes).map(|_| Padded::default()).collect(),
+            queues: Mutex::new(Queues::default()),
+            cfg,
+        }
+    }
+
+    /// Records a page view by `visitor` at `now`. Hot path: one shard write lock; allocates only
+    /// for a visitor the table does not hold yet.
+    #[inline]
+    pub(crate) fn touch(&self, visitor: VisitorId, now: i64) -> Touch {
+        let (touch, came_online) = match self.map.entry(visitor.as_u64()) {
+            Entry::Occupied(mut e) => {
+                let s = *e.get();
+                let last = s.last_seen();
+                *e.get_mut() = Packed::new(last.max(now), true);
+                let touch = Touch {
+                    new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
+                    previous: Some(last),
+                };
+                (touch, !s.online())
+            }
+            Entry::Vacant(e) => {
+                e.insert(Packed::new(now, true));
+                self.len.fetch_add(1, Ordering::Relaxed);
+                let touch = Touch {
+                    new_visit: true,
+                    previous: None,
+                };
+                (touch, true)
+            }
+        };
+        if came_online {
+            self.came_online(visitor, now);
+        }
+        touch
+    }
+
+    #[cold]
+    fn came_online(&self, visitor: VisitorId, now: i64) {
+        self.online.fetch_add(1, Ordering::Relaxed);
+        let stripe = thread_index() & (self.came_online.len() - 1);
+        self.came_online[stripe]
+            .lock()
+            .push((now, visitor.as_u64()));
+    }
+
+    /// Whether the table holds more than `max_sessions` visitors.
+    #[inline]
+    pub(crate) fn over_bound(&self) -> bool {
+        self.len.load(Ordering::Relaxed) > self.cfg.max_sessions
+    }
+
+    /// Runs upkeep unless another thread is running it. Never blocks.
+    pub(crate) fn try_upkeep(&self, now: i64) {
+        if let Some(mut q) = self.queues.try_lock() {
+            self.upkeep_locked(&mut q, now);
+        }
+    }
+
+    /// Runs upkeep, waiting for a concurrent run to finish; afterwards [`Sessions::online`] is
+    /// exact for `now`.
+    pub(crate) fn upkeep(&self, now: i64) {
+        let mut q = self.queues.lock();
+        self.upkeep_locked(&mut q, now);
+    }
+
+    /// Visitors flagged online (exact for the instant of the last [`Sessions::upkeep`]).
+    pub(crate) fn online(&self) -> u64 {
+        self.online.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Visitors tracked.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    fn upkeep_locked(&self, q: &mut Queues, now: i64) {
+        for buffer in self.came_online.iter() {
+            let mut b = buffer.lock();
+            q.online.extend(b.drain(..).map(Reverse));
+        }
+        self.expire_online(q, now.saturating_sub(self.cfg.online_window));
+        self.expire_idle(q, now.saturating_sub(self.cfg.session_timeout));
+        self.evict(q);
+    }
+
+    /// Flags offline every visitor whose last page view is at or before `edge`.
+    fn expire_online(&self, q: &mut Queues, edge: i64) {
+        while let Some(&Reverse((queued, v))) = q.online.peek() {
+            if queued > edge {
+                break;
+            }
+            q.online.pop();
+            let mut requeue = None;
+            if let Some(mut e) = self.map.get_mut(&v) {
+                let s = *e;
+                if s.online() {
+                    let last = s.last_seen();
+                    if last > edge {
+                        requeue = Some(Reverse((last, v)));
+                    } else {
+                        *e = Packed::new(last, false);
+                        self.online.fetch_sub(1, Ordering::Relaxed);
+                        q.idle.push(Reverse((last, v)));
+                    }
+                }
+            }
+            if let Some(r) = requeue {
+                q.online.push(r);
+            }
+        }
+    }
+
+    /// Forgets offline visitors whose last page view is at or before `edge`.
+    fn expire_idle(&self, q: &mut Queues, edge: i64) {
+        while let Some(&Reverse((last, v))) = q.idle.peek() {
+            if last > edge {
+                break;
+            }
+            q.idle.pop();
+            self.remove_offline(v, last);
+        }
+    }
+
+    /// Removes `v` if it is offline and last seen at `last`; false for a stale queue entry.
+    fn remove_offline(&self, v: u64, last: i64) -> bool {
+        let removed = self
+            .map
+            .remove_if(&v, |_, s| !s.online() && s.last_seen() == last)
+            .is_some();
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Forgets the least recently seen visitors while more than `max_sessions` are tracked.
+    fn evict(&self, q: &mut Queues) {
+        while self.over_bound() {
+            if let Some(Reverse((last, v))) = q.idle.pop() {
+                self.remove_offline(v, last);
+            } else if let Some(Reverse((queued, v))) = q.online.pop() {
+                let removed = self
+                    .map
+                    .remove_if(&v, |_, s| s.online() && s.last_seen() <= queued)
+                    .is_some();
+                if removed {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    self.online.fetch_sub(1, Ordering::Relaxed);
+                } else if let Some(s) = self.map.get(&v).map(|e| *e) {
+                    // Seen since it was queued: queue it again at its true last page view.
+                    if s.online() {
+                        q.online.push(Reverse((s.last_seen(), v)));
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn table(max: usize) -> Sessions {
+        Sessions::new(SessionConfig {
+            online_window: 300 * S,
+            session_timeout: 1800 * S,
+            max_sessions: max,
+        })
+    }
+
+    #[test]
+    fn packing_round_trips_at_the_range_ends() {
+        for t in [
+            crate::clock::MIN_NS,
+            -1,
+            0,
+            1,
+            BASE_NS,
+            crate::clock::MAX_NS,
+        ] {
+            for online in [false, true] {
+                let p = Packed::new(t, online);
+                assert_eq!((p.last_seen(), p.online()), (t, online));
+            }
+        }
+    }
+
+    #[test]
+    fn online_edges_are_exact() {
+        let t = table(100);
+        let v = VisitorId::from(1);
+        let t0 = BASE_NS;
+        t.touch(v, t0);
+        t.upkeep(t0 + 300 * S - 1);
+        assert_eq!(t.online(), 1);
+        t.upkeep(t0 + 300 * S);
+        assert_eq!(t.online(), 0);
+        assert_eq!(t.len(), 1);
+        t.upkeep(t0 + 1800 * S);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn a_visitor_seen_again_stays_online() {
+        let t = table(100);
+        let v = VisitorId::from(1);
+        t.touch(v, 0);
+        t.touch(v, 200 * S);
+        t.upkeep(450 * S);
+        assert_eq!(t.online(), 1);
+        t.upkeep(500 * S);
+        assert_eq!(t.online(), 0);
+        // Back after going offline: online again, same visit (within the timeout).
+        let touch = t.touch(v, 600 * S);
+        assert!(!touch.new_visit);
+        t.upkeep(600 * S);
+        assert_eq!(t.online(), 1);
+    }
+
+    #[test]
+    fn eviction_forgets_least_recently_seen() {
+        let t = table(3);
+        for i in 0..3u64 {
+            t.touch(VisitorId::from(i), i as i64 * S);
+        }
+        // Visitor 0 comes back: now 1 is the least recently seen.
+        t.touch(VisitorId::from(0), 10 * S);
+        t.touch(VisitorId::from(9), 11 * S);
+        t.upkeep(11 * S);
+        assert_eq!(t.len(), 3);
+        assert!(t.touch(VisitorId::from(1), 12 * S).new_visit);
+        assert!(!t.touch(VisitorId::from(0), 12 * S).new_visit);
+        t.upkeep(12 * S);
+        assert_eq!(t.online(), t.len() as u64);
+    }
+}

@@ -1,0 +1,48 @@
+//! Striping: state that every thread updates is split into a few cache-padded stripes, one
+//! picked per thread, so that two threads rarely write the same cache line or wait on the same
+//! lock. Readers sum the stripes.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Aligns its content to 128 bytes so neighbouring stripes never share a cache line (two lines on
+/// x86_64, whose adjacent-line prefetcher pairs them).
+#[derive(Default, Debug)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The number of stripes: a power of two, twice the available parallelism, between 2 and 64.
+pub(crate) fn stripe_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 2).next_power_of_two().clamp(2, 64)
+}
+
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// A small number that stays the same for the calling thread; threads get consecutive numbers
+/// in the order they first ask. Callers mask it to their stripe count.
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    THREAD_INDEX.with(|c| {
+        let i = c.get();
+        if i != usize::MAX {
+            i
+        } else {
+            let i = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+            c.set(i);
+            i
+        }
+    })
+}

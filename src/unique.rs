@@ -1,0 +1,55 @@
+//! Unique visitors per period and per day of history.
+//!
+//! One [`Distinct`] per period bucket (see [`crate::distinct`] for what is exact and what is
+//! estimated). A visitor is added on its first page view of each local day (the session table
+//! tells whether it was already seen today), so a returning visitor does not come here at all.
+//!
+//! # Locking
+//! One mutex, taken by a visitor's first page view of a local day and by readings.
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::PeriodKeys;
+use crate::distinct::Distinct;
+use crate::ids::{mix64, VisitorId};
+use crate::periods::{DayRing, PeriodBuckets, Periods};
+
+/// The distinct-visitor state, as kept and as saved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct UniqueCounts {
+    pub periods: PeriodBuckets<Distinct>,
+    /// The distinct visitors of each local day, kept after the day's sketch is gone.
+    pub days: DayRing<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Unique {
+    inner: Mutex<UniqueCounts>,
+}
+
+impl Unique {
+    /// Adds `visitor` to every period `keys` falls in.
+    pub(crate) fn insert(&self, visitor: VisitorId, keys: &PeriodKeys) {
+        let h = mix64(visitor.as_u64());
+        let mut u = self.inner.lock();
+        u.periods.record(keys, |d| d.insert(h));
+        let today = u.periods.day(keys.day).map_or(0, Distinct::count);
+        if let Some(slot) = u.days.slot_mut(keys.day) {
+            *slot = today;
+        }
+    }
+
+    /// Distinct visitors per reading period at `now`.
+    pub(crate) fn periods(&self, now: &PeriodKeys) -> Periods {
+        self.inner.lock().periods.read(now, Distinct::count)
+    }
+
+    /// Distinct visitors of each of `days` (zero outside the history).
+    pub(crate) fn days(&self, days: &[i32]) -> Vec<u64> {
+        let u = self.inner.lock();
+        days.iter()
+            .map(|&d| u.days.get(d).copied().unwrap_or(0))
+            .collect()
+    }
+}
