@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use crate::calendar::PeriodKeys;
 use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
 use crate::periods::{Period, PeriodBuckets, Periods};
+use crate::snapshot::state::SavedDedup;
 
 pub(crate) struct ArticleViews {
     counts: DashMap<ArticleId, PeriodBuckets<u64>, IdBuildHasher>,
@@ -45,8 +46,59 @@ impl ArticleViews {
         self.counts
             .entry(article)
             .or_default()
-            .record(keys, |c| *c += 1);
+            .record(keys, |c| *c = c.saturating_add(1));
         true
+    }
+
+    /// Counters and dedup state (for a snapshot), instants as ages before `saved_at`.
+    pub(crate) fn records(
+        &self,
+        saved_at: i64,
+    ) -> (Vec<(ArticleId, PeriodBuckets<u64>)>, Vec<SavedDedup>) {
+        let counts = self
+            .counts
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect();
+        let dedup = self
+            .counted
+            .iter()
+            .map(|e| SavedDedup {
+                article: e.key().0,
+                visitor: e.key().1,
+                age: saved_at.saturating_sub(*e.value()),
+            })
+            .collect();
+        (counts, dedup)
+    }
+
+    /// Restores saved counters and dedup state; `Err` for malformed data.
+    pub(crate) fn restore(
+        &self,
+        saved_at: i64,
+        counts: Vec<(ArticleId, PeriodBuckets<u64>)>,
+        dedup: &[SavedDedup],
+    ) -> Result<(), String> {
+        for (id, buckets) in counts {
+            if !buckets.is_well_formed() {
+                return Err(format!("article {id}: malformed counters"));
+            }
+            self.counts.insert(id, buckets);
+        }
+        for d in dedup {
+            let at = saved_at
+                .checked_sub(d.age)
+                .ok_or("an article view instant is out of range")?;
+            self.counted.insert((d.article, d.visitor), at);
+        }
+        Ok(())
+    }
+
+    /// Empties every article's week buckets (after a change of the week's first day).
+    pub(crate) fn clear_weeks(&self) {
+        for mut e in self.counts.iter_mut() {
+            e.value_mut().clear_weeks();
+        }
     }
 
     /// Views of one article per reading period (zeros for an unseen article).

@@ -1,6 +1,6 @@
 //! [`CounterBuilder`]: configuration, validated in [`CounterBuilder::build`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,8 +9,9 @@ use time::{UtcOffset, Weekday};
 use crate::calendar::{Calendar, Zone};
 use crate::clock::{duration_nanos, Clock, SystemClock};
 use crate::counter::{Counter, Inner};
-use crate::error::BuildError;
+use crate::error::{BuildError, SnapshotError};
 use crate::sessions::SessionConfig;
+use crate::snapshot::{self, file};
 use crate::traffic::Tally;
 
 /// The longest duration any option accepts: 366 days.
@@ -47,6 +48,7 @@ pub struct CounterBuilder {
     clock: Arc<dyn Clock>,
     snapshot_path: Option<PathBuf>,
     autosave: Option<Duration>,
+    move_corrupt_aside: bool,
 }
 
 enum ZoneChoice {
@@ -68,6 +70,7 @@ impl Default for CounterBuilder {
             clock: Arc::new(SystemClock),
             snapshot_path: None,
             autosave: None,
+            move_corrupt_aside: false,
         }
     }
 }
@@ -146,9 +149,20 @@ impl CounterBuilder {
         self
     }
 
-    /// Saves to the snapshot path in the background every `every`.
+    /// Saves to the snapshot path in the background every `every` (of the counter's clock).
+    /// Dropping the last clone of the counter stops the thread and makes a final save. Failed
+    /// saves are retried at the next interval and show in [`Counter::save_status`].
     pub fn autosave(mut self, every: Duration) -> Self {
         self.autosave = Some(every);
+        self
+    }
+
+    /// When the snapshot file cannot be read, rename it to `<name>.corrupt-<unix time>` and
+    /// start with empty counters instead of failing `build` (default: `false`, fail). The site
+    /// stays up and an operator can look at the file later (see
+    /// [`snapshot::inspect`](crate::snapshot::inspect)).
+    pub fn move_corrupt_snapshot_aside(mut self, yes: bool) -> Self {
+        self.move_corrupt_aside = yes;
         self
     }
 
@@ -188,28 +202,57 @@ impl CounterBuilder {
             ZoneChoice::Fixed(o) => Zone::Fixed(o),
             ZoneChoice::Named(name) => named_zone(name)?,
         };
+        let calendar = Calendar {
+            zone,
+            week_start: self.week_start,
+        };
+        let sessions = SessionConfig {
+            online_window: duration_nanos(self.online_window),
+            session_timeout: duration_nanos(self.session_timeout),
+            max_sessions: self.max_sessions,
+        };
+        let dedup = duration_nanos(self.article_dedup_window);
+        let fresh = || {
+            Inner::new(
+                self.clock.clone(),
+                calendar.clone(),
+                sessions,
+                dedup,
+                self.initial,
+                self.snapshot_path.clone(),
+            )
+        };
+        let mut inner = fresh();
         if let Some(path) = &self.snapshot_path {
-            if self.autosave.is_some() || path.exists() {
-                return Err(BuildError::SnapshotsUnavailable { path: path.clone() });
+            file::clean_temporaries(path);
+            if let Err(e) = load(&mut inner, path) {
+                if !self.move_corrupt_aside {
+                    return Err(BuildError::Snapshot(e));
+                }
+                let unix_time = self.clock.now().unix_timestamp();
+                file::move_aside(path, unix_time).map_err(BuildError::Snapshot)?;
+                inner = fresh();
             }
         }
-        let inner = Inner::new(
-            self.clock,
-            Calendar {
-                zone,
-                week_start: self.week_start,
-            },
-            SessionConfig {
-                online_window: duration_nanos(self.online_window),
-                session_timeout: duration_nanos(self.session_timeout),
-                max_sessions: self.max_sessions,
-            },
-            duration_nanos(self.article_dedup_window),
-            self.initial,
-            self.snapshot_path,
-        );
-        Ok(Counter::from_inner(inner))
+        Ok(Counter::from_inner(
+            inner,
+            self.autosave.map(duration_nanos),
+        ))
     }
+}
+
+/// Restores `inner` from the snapshot at `path`, if there is one.
+fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
+    let Some(bytes) = file::read(path)? else {
+        return Ok(());
+    };
+    let corrupt = |reason| SnapshotError::Corrupt {
+        path: Some(path.to_path_buf()),
+        reason,
+    };
+    let state = snapshot::decode(&bytes).map_err(corrupt)?;
+    drop(bytes);
+    inner.restore(state).map_err(corrupt)
 }
 
 #[cfg(feature = "tz")]

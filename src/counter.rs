@@ -3,18 +3,22 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use crate::article_views::ArticleViews;
+use crate::autosave;
 use crate::builder::CounterBuilder;
-use crate::calendar::Calendar;
-use crate::clock::{to_nanos, Clock};
+use crate::calendar::{period_keys, Calendar};
+use crate::clock::{from_nanos, to_nanos, Clock, MAX_NS, MIN_NS};
 use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
 use crate::sessions::{SessionConfig, Sessions};
-use crate::traffic::{Tally, Traffic};
+use crate::snapshot::state::{SavedCalendar, StateV1};
+use crate::snapshot::{self, file};
+use crate::traffic::{Tally, Traffic, TrafficCounts};
 use crate::unique::Unique;
 
 /// The site's statistics at one instant.
@@ -69,6 +73,25 @@ pub(crate) struct Inner {
     articles: ArticleViews,
     initial: Tally,
     snapshot_path: Option<PathBuf>,
+    /// Serialises saves.
+    save_lock: Mutex<()>,
+    save_status: Mutex<SaveStatus>,
+    autosave: Option<Arc<autosave::Stop>>,
+}
+
+/// How saving has gone: readable with [`Counter::save_status`], so a host app can alert when
+/// background saves fail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveStatus {
+    /// Successful saves by this counter (manual, background and final).
+    pub saves: u64,
+    /// Failed saves.
+    pub failures: u64,
+    /// The error of the last failed save, if the last save failed.
+    pub last_error: Option<String>,
+    /// When the last successful save was taken (by the counter's clock).
+    pub last_saved_at: Option<OffsetDateTime>,
 }
 
 impl Inner {
@@ -89,6 +112,121 @@ impl Inner {
             articles: ArticleViews::new(article_dedup_window),
             initial,
             snapshot_path,
+            save_lock: Mutex::new(()),
+            save_status: Mutex::new(SaveStatus::default()),
+            autosave: None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> i64 {
+        to_nanos(self.clock.now())
+    }
+
+    /// Everything, as a snapshot holds it.
+    fn capture(&self) -> StateV1 {
+        let saved_at = self.now();
+        let (articles, article_dedup) = self.articles.records(saved_at);
+        StateV1 {
+            saved_at,
+            calendar: SavedCalendar {
+                zone: self.calendar.zone.describe(),
+                week_start: self.calendar.week_start.number_days_from_monday(),
+            },
+            initial: self.initial,
+            traffic: self.traffic.merged(),
+            unique: self.unique.snapshot(),
+            sessions: self.sessions.records(saved_at),
+            articles,
+            article_dedup,
+        }
+    }
+
+    /// Loads a decoded snapshot into this fresh state; `Err` says what is malformed.
+    pub(crate) fn restore(&mut self, state: StateV1) -> Result<(), String> {
+        let StateV1 {
+            saved_at,
+            calendar,
+            initial,
+            mut traffic,
+            mut unique,
+            sessions,
+            articles,
+            article_dedup,
+        } = state;
+        if !(MIN_NS..=MAX_NS).contains(&saved_at) {
+            return Err("the save instant is out of range".into());
+        }
+        if !(traffic.periods.is_well_formed() && traffic.days.is_well_formed()) {
+            return Err("malformed visit and page view counters".into());
+        }
+        if !unique.is_well_formed() {
+            return Err("malformed unique-visitor sketches".into());
+        }
+        let week_start = self.calendar.week_start;
+        let week_changed = calendar.week_start != week_start.number_days_from_monday();
+        if week_changed {
+            rebuild_weeks(&mut traffic, week_start);
+            unique.periods.clear_weeks();
+        }
+        self.initial = initial;
+        self.traffic.restore(traffic);
+        self.unique.restore(unique);
+        self.sessions.restore(saved_at, &sessions)?;
+        self.articles.restore(saved_at, articles, &article_dedup)?;
+        if week_changed {
+            self.articles.clear_weeks();
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot to the snapshot path; records the outcome in the save status.
+    pub(crate) fn save(&self) -> Result<(), SnapshotError> {
+        let path = self
+            .snapshot_path
+            .as_ref()
+            .ok_or(SnapshotError::NoSnapshotPath)?;
+        let _one_at_a_time = self.save_lock.lock();
+        let state = self.capture();
+        let result = snapshot::encode(&state)
+            .map_err(SnapshotError::Encode)
+            .and_then(|(header, payload)| file::write_atomic(path, &[&header, &payload]));
+        let mut status = self.save_status.lock();
+        match &result {
+            Ok(()) => {
+                status.saves += 1;
+                status.last_error = None;
+                status.last_saved_at = Some(from_nanos(state.saved_at));
+            }
+            Err(e) => {
+                status.failures += 1;
+                status.last_error = Some(e.to_string());
+            }
+        }
+        result
+    }
+}
+
+/// Re-buckets weeks of visits and page views from the daily history (after a change of the
+/// week's first day).
+fn rebuild_weeks(traffic: &mut TrafficCounts, week_start: time::Weekday) {
+    traffic.periods.clear_weeks();
+    let mut days: Vec<(i32, Tally)> = traffic.days.iter().map(|(d, t)| (d, *t)).collect();
+    days.sort_unstable_by_key(|(d, _)| *d);
+    for (day, tally) in days {
+        if let Ok(date) = Date::from_julian_day(day) {
+            let week = period_keys(date, week_start).week;
+            traffic.periods.add_to_week(week, &tally);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.autosave {
+            stop.stop();
+            // The final save; its outcome cannot be reported any more.
+            let _ = self.save();
         }
     }
 }
@@ -109,15 +247,23 @@ impl Counter {
         CounterBuilder::default()
     }
 
-    pub(crate) fn from_inner(inner: Inner) -> Counter {
-        Counter {
+    /// Wraps the state; with `autosave`, starts the background saves.
+    pub(crate) fn from_inner(mut inner: Inner, autosave: Option<i64>) -> Counter {
+        let stop = autosave.map(|_| Arc::new(autosave::Stop::default()));
+        inner.autosave = stop.clone();
+        let now = inner.now();
+        let counter = Counter {
             inner: Arc::new(inner),
+        };
+        if let (Some(every), Some(stop)) = (autosave, stop) {
+            autosave::start(Arc::downgrade(&counter.inner), stop, every, now);
         }
+        counter
     }
 
     #[inline]
     fn now(&self) -> i64 {
-        to_nanos(self.inner.clock.now())
+        self.inner.now()
     }
 
     /// Records one page view by `visitor`, now.
@@ -232,16 +378,23 @@ impl Counter {
             .collect()
     }
 
-    /// Saves a snapshot to the configured snapshot path.
+    /// Saves a snapshot to the configured snapshot path, replacing the file atomically: a crash
+    /// at any moment leaves the old or the new snapshot. See [`snapshot`](crate::snapshot) for
+    /// the format and for what point in time a snapshot reflects.
+    ///
+    /// **Locking:** concurrent saves wait for each other. Page views keep flowing: each stripe,
+    /// the unique-visitor state and each session shard are locked only while copied.
     ///
     /// # Errors
-    /// [`SnapshotError::NoSnapshotPath`] without a snapshot path; snapshots are not available yet
-    /// in this release ([`SnapshotError::Unavailable`]).
+    /// [`SnapshotError::NoSnapshotPath`] without a snapshot path; [`SnapshotError::Io`] when the
+    /// file system refuses (the old snapshot and the counter's state are untouched).
     pub fn save(&self) -> Result<(), SnapshotError> {
-        match self.inner.snapshot_path {
-            None => Err(SnapshotError::NoSnapshotPath),
-            Some(_) => Err(SnapshotError::Unavailable),
-        }
+        self.inner.save()
+    }
+
+    /// How saves have gone so far (counts, last error, last save time).
+    pub fn save_status(&self) -> SaveStatus {
+        self.inner.save_status.lock().clone()
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).

@@ -69,7 +69,7 @@ impl PartialEq for Distinct {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum Repr {
-    Exact(HashSetU64),
+    Exact(#[serde(with = "exact_set")] HashSetU64),
     Sketch(Sketch),
 }
 
@@ -81,9 +81,29 @@ impl Default for Repr {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Sketch {
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
     registers: Vec<u8>,
     /// `histogram[k]` = number of registers holding `k`, for `k` in `0..=Q + 1`.
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
     histogram: Vec<u32>,
+}
+
+/// The exact set is saved as a sorted list (stable bytes for equal sets) and read back through
+/// the bounded decoder.
+mod exact_set {
+    use super::HashSetU64;
+    use serde::{Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(set: &HashSetU64, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<u64> = set.iter().copied().collect();
+        v.sort_unstable();
+        v.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashSetU64, D::Error> {
+        let v: Vec<u64> = crate::snapshot::bounded::vec(d)?;
+        Ok(v.into_iter().collect())
+    }
 }
 
 impl Sketch {
@@ -114,6 +134,21 @@ impl Sketch {
         } else {
             false
         }
+    }
+
+    /// Whether the registers and histogram agree (vets restored data).
+    fn is_consistent(&self) -> bool {
+        if self.registers.len() != M || self.histogram.len() != Q + 2 {
+            return false;
+        }
+        let mut h = vec![0u32; Q + 2];
+        for &r in &self.registers {
+            match h.get_mut(usize::from(r)) {
+                Some(slot) => *slot += 1,
+                None => return false,
+            }
+        }
+        h == self.histogram
     }
 
     /// Ertl's improved raw estimate (his Algorithm 6).
@@ -186,6 +221,14 @@ impl Distinct {
         }
     }
 
+    /// Whether restored data is well formed, so that later inserts cannot index out of range.
+    pub(crate) fn is_consistent(&self) -> bool {
+        match &self.repr {
+            Repr::Exact(set) => set.len() <= EXACT_LIMIT,
+            Repr::Sketch(s) => s.is_consistent(),
+        }
+    }
+
     /// The number of distinct hashes added: exact up to [`EXACT_LIMIT`], an estimate beyond.
     /// The estimate is cached until the next change.
     pub(crate) fn count(&self) -> u64 {
@@ -236,6 +279,19 @@ mod tests {
             let err = (c - n as f64).abs() / n as f64;
             assert!(err < 0.02, "n={n} estimate={c} error={err}");
         }
+    }
+
+    #[test]
+    fn a_sketch_with_a_wrong_histogram_is_rejected() {
+        let mut d = Distinct::default();
+        for i in 0..(EXACT_LIMIT as u64 + 10) {
+            d.insert(mix64(i));
+        }
+        assert!(d.is_consistent());
+        if let Repr::Sketch(s) = &mut d.repr {
+            s.histogram[0] += 1;
+        }
+        assert!(!d.is_consistent());
     }
 
     #[test]

@@ -31,11 +31,8 @@ pub enum BuildError {
         /// The name given.
         name: String,
     },
-    /// Snapshots are not available in this release.
-    SnapshotsUnavailable {
-        /// The snapshot path given.
-        path: PathBuf,
-    },
+    /// The snapshot file exists but cannot be read; it was left as it was.
+    Snapshot(SnapshotError),
 }
 
 impl fmt::Display for BuildError {
@@ -68,26 +65,48 @@ impl fmt::Display for BuildError {
                 "unknown time zone {name:?}: give an IANA name such as \"Asia/Ho_Chi_Minh\" or \
                  \"Europe/Berlin\""
             ),
-            BuildError::SnapshotsUnavailable { path } => write!(
+            BuildError::Snapshot(e) => write!(
                 f,
-                "snapshot {}: snapshots are not available yet in this release; \
-                 remove `snapshot_path` and `autosave`",
-                path.display()
+                "{e}; the file was left as it was: fix or remove it, or build with \
+                 `move_corrupt_snapshot_aside(true)` to start fresh and keep it for inspection"
             ),
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Snapshot(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
-/// Why [`Counter::save`](crate::Counter::save) failed.
+/// Why a snapshot could not be saved or read.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SnapshotError {
     /// The counter was built without [`snapshot_path`](crate::CounterBuilder::snapshot_path).
     NoSnapshotPath,
-    /// Snapshots are not available in this release.
-    Unavailable,
+    /// The file system refused.
+    Io {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What was being done, e.g. `"fsync"`.
+        action: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a snapshot this release can read.
+    Corrupt {
+        /// The file, when the bytes came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The state could not be encoded (a bug: please report it).
+    Encode(String),
 }
 
 impl fmt::Display for SnapshotError {
@@ -97,11 +116,32 @@ impl fmt::Display for SnapshotError {
                 f,
                 "no snapshot file configured: build the counter with `snapshot_path`"
             ),
-            SnapshotError::Unavailable => {
-                write!(f, "snapshots are not available yet in this release")
+            SnapshotError::Io {
+                path,
+                action,
+                source,
+            } => write!(
+                f,
+                "snapshot {}: cannot {action} it: {source}",
+                path.display()
+            ),
+            SnapshotError::Corrupt {
+                path: Some(path),
+                reason,
+            } => write!(f, "snapshot {} is unreadable: {reason}", path.display()),
+            SnapshotError::Corrupt { path: None, reason } => {
+                write!(f, "not a readable snapshot: {reason}")
             }
+            SnapshotError::Encode(e) => write!(f, "cannot encode the snapshot: {e}"),
         }
     }
 }
 
-impl std::error::Error for SnapshotError {}
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -43,6 +43,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod article_views;
+mod autosave;
 mod builder;
 mod calendar;
 mod clock;
@@ -52,13 +53,14 @@ mod error;
 mod ids;
 mod periods;
 mod sessions;
+pub mod snapshot;
 mod stripes;
 mod traffic;
 mod unique;
 
 pub use builder::{CounterBuilder, MAX_DURATION};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use counter::{ArticleStats, Counter, DayCounts, Stats};
+pub use counter::{ArticleStats, Counter, DayCounts, SaveStatus, Stats};
 pub use error::{BuildError, SnapshotError};
 pub use ids::{ArticleId, VisitorId};
 pub use periods::{Period, Periods, HISTORY_DAYS};

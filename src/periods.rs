@@ -85,14 +85,26 @@ impl Periods {
 
 impl std::ops::AddAssign for Periods {
     fn add_assign(&mut self, o: Periods) {
-        self.today += o.today;
-        self.yesterday += o.yesterday;
-        self.this_week += o.this_week;
-        self.last_week += o.last_week;
-        self.this_month += o.this_month;
-        self.last_month += o.last_month;
-        self.this_year += o.this_year;
-        self.total += o.total;
+        self.today = self.today.saturating_add(o.today);
+        self.yesterday = self.yesterday.saturating_add(o.yesterday);
+        self.this_week = self.this_week.saturating_add(o.this_week);
+        self.last_week = self.last_week.saturating_add(o.last_week);
+        self.this_month = self.this_month.saturating_add(o.this_month);
+        self.last_month = self.last_month.saturating_add(o.last_month);
+        self.this_year = self.this_year.saturating_add(o.this_year);
+        self.total = self.total.saturating_add(o.total);
+    }
+}
+
+/// Folding one bucket value into another (used to merge stripes into one snapshot).
+pub(crate) trait Merge {
+    /// Adds `other` into `self`.
+    fn merge(&mut self, other: &Self);
+}
+
+impl Merge for u64 {
+    fn merge(&mut self, other: &u64) {
+        *self = self.saturating_add(*other);
     }
 }
 
@@ -136,6 +148,12 @@ impl<T: Default> Rolling<T> {
         }
     }
 
+    /// Whether the slots are in order (newest first, distinct keys).
+    fn is_well_formed(&self) -> bool {
+        let [a, b] = &self.slots;
+        b.0 == EMPTY || a.0 > b.0
+    }
+
     /// The value for period `key`, if it is held.
     #[inline]
     pub(crate) fn get(&self, key: i32) -> Option<&T> {
@@ -145,7 +163,9 @@ impl<T: Default> Rolling<T> {
 
 /// One value per local day for the last [`HISTORY_DAYS`] days, in a ring indexed by day key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub(crate) struct DayRing<T> {
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
     slots: Vec<(i32, T)>,
 }
 
@@ -182,6 +202,51 @@ impl<T: Default> DayRing<T> {
             .get(Self::index(day))
             .filter(|s| s.0 == day)
             .map(|s| &s.1)
+    }
+}
+
+impl<T: Default + Merge> Rolling<T> {
+    /// Folds `other` in. The two newest keys of either survive, which are all a later reading
+    /// or page view can reach.
+    fn merge(&mut self, other: &Rolling<T>) {
+        for (key, v) in &other.slots {
+            if *key != EMPTY {
+                if let Some(mine) = self.slot_mut(*key) {
+                    mine.merge(v);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Default + Merge> DayRing<T> {
+    /// Folds `other` in: equal days add up, otherwise the newer day wins its slot.
+    pub(crate) fn merge(&mut self, other: &DayRing<T>) {
+        for (day, v) in &other.slots {
+            if *day != EMPTY {
+                if let Some(mine) = self.slot_mut(*day) {
+                    mine.merge(v);
+                }
+            }
+        }
+    }
+
+    /// Whether every held day sits in its own slot (vets restored data).
+    pub(crate) fn is_well_formed(&self) -> bool {
+        self.slots.len() == HISTORY_DAYS
+            && self
+                .slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.0 == EMPTY || Self::index(s.0) == i)
+    }
+
+    /// The held days and their values.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, &T)> {
+        self.slots
+            .iter()
+            .filter(|s| s.0 != EMPTY)
+            .map(|s| (s.0, &s.1))
     }
 }
 
@@ -225,6 +290,48 @@ impl<T: Default> PeriodBuckets<T> {
             last_month: at(&self.month, now.month - 1),
             this_year: at(&self.year, now.year),
             total: value(&self.total),
+        }
+    }
+
+    /// Folds `other` in (see [`Rolling`]'s merge).
+    pub(crate) fn merge(&mut self, other: &PeriodBuckets<T>)
+    where
+        T: Merge,
+    {
+        self.day.merge(&other.day);
+        self.week.merge(&other.week);
+        self.month.merge(&other.month);
+        self.year.merge(&other.year);
+        self.total.merge(&other.total);
+    }
+
+    /// Whether every kind's slots are in order (vets restored data).
+    pub(crate) fn is_well_formed(&self) -> bool {
+        [&self.day, &self.week, &self.month, &self.year]
+            .iter()
+            .all(|r| r.is_well_formed())
+    }
+
+    /// Every held bucket value, for vetting restored data.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        [&self.day, &self.week, &self.month, &self.year]
+            .into_iter()
+            .flat_map(|r| r.slots.iter().map(|s| &s.1))
+            .chain(std::iter::once(&self.total))
+    }
+
+    /// Empties the week buckets (after a change of the week's first day).
+    pub(crate) fn clear_weeks(&mut self) {
+        self.week = Rolling::default();
+    }
+
+    /// Adds `v` into week `week` as if recorded then (rebuilding weeks from daily history).
+    pub(crate) fn add_to_week(&mut self, week: i32, v: &T)
+    where
+        T: Merge,
+    {
+        if let Some(mine) = self.week.slot_mut(week) {
+            mine.merge(v);
         }
     }
 

@@ -34,8 +34,9 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::clock::BASE_NS;
+use crate::clock::{BASE_NS, MAX_NS, MIN_NS};
 use crate::ids::{IdBuildHasher, VisitorId};
+use crate::snapshot::state::SavedSession;
 use crate::stripes::{stripe_count, thread_index, Padded};
 
 /// An entry: bit 63 is the online flag, bits 0..63 the last page view as a 63-bit signed offset
@@ -269,6 +270,46 @@ impl Sessions {
                 break;
             }
         }
+    }
+}
+
+impl Sessions {
+    /// Every tracked session, with instants as ages before `saved_at`. Locks one shard at a time.
+    pub(crate) fn records(&self, saved_at: i64) -> Vec<SavedSession> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.map.iter().map(|e| SavedSession {
+            visitor: VisitorId::from(*e.key()),
+            age: saved_at.saturating_sub(e.value().last_seen()),
+            online: e.value().online(),
+        }));
+        out
+    }
+
+    /// Restores saved sessions into an empty table; `Err` for an instant out of range.
+    pub(crate) fn restore(&self, saved_at: i64, records: &[SavedSession]) -> Result<(), String> {
+        let mut q = self.queues.lock();
+        for r in records {
+            let last_seen = saved_at
+                .checked_sub(r.age)
+                .filter(|t| (MIN_NS..=MAX_NS).contains(t))
+                .ok_or("a session's last page view is out of range")?;
+            let v = r.visitor.as_u64();
+            if let Some(old) = self.map.insert(v, Packed::new(last_seen, r.online)) {
+                // A repeated visitor: keep the counts consistent with the entry that stays.
+                if old.online() {
+                    self.online.fetch_sub(1, Ordering::Relaxed);
+                }
+            } else {
+                self.len.fetch_add(1, Ordering::Relaxed);
+            }
+            if r.online {
+                self.online.fetch_add(1, Ordering::Relaxed);
+                q.online.push(Reverse((last_seen, v)));
+            } else {
+                q.idle.push(Reverse((last_seen, v)));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -23,8 +23,14 @@ pub(crate) struct Tally {
 
 impl Tally {
     fn add(&mut self, o: &Tally) {
-        self.visits += o.visits;
-        self.page_views += o.page_views;
+        self.visits = self.visits.saturating_add(o.visits);
+        self.page_views = self.page_views.saturating_add(o.page_views);
+    }
+}
+
+impl crate::periods::Merge for Tally {
+    fn merge(&mut self, other: &Tally) {
+        self.add(other);
     }
 }
 
@@ -100,6 +106,25 @@ impl Traffic {
             page_views += s.counts.periods.read(now, |t| t.page_views);
         }
         (visits, page_views)
+    }
+
+    /// All stripes folded into one (for a snapshot). Locks each stripe in turn.
+    pub(crate) fn merged(&self) -> TrafficCounts {
+        let mut all = TrafficCounts::default();
+        for s in self.stripes.iter() {
+            let s = s.lock();
+            all.periods.merge(&s.counts.periods);
+            all.days.merge(&s.counts.days);
+        }
+        all
+    }
+
+    /// Replaces the counts with restored ones (into the first stripe).
+    pub(crate) fn restore(&self, counts: TrafficCounts) {
+        for s in self.stripes.iter() {
+            *s.lock() = Stripe::default();
+        }
+        self.stripes[0].lock().counts = counts;
     }
 
     /// Visits and page views for each of `days` (one lock per stripe for the whole list).

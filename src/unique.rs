@@ -23,6 +23,15 @@ pub(crate) struct UniqueCounts {
     pub days: DayRing<u64>,
 }
 
+impl UniqueCounts {
+    /// Whether restored data is safe to use.
+    pub(crate) fn is_well_formed(&self) -> bool {
+        self.periods.is_well_formed()
+            && self.periods.values().all(Distinct::is_consistent)
+            && self.days.is_well_formed()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Unique {
     inner: Mutex<UniqueCounts>,
@@ -43,6 +52,16 @@ impl Unique {
     /// Distinct visitors per reading period at `now`.
     pub(crate) fn periods(&self, now: &PeriodKeys) -> Periods {
         self.inner.lock().periods.read(now, Distinct::count)
+    }
+
+    /// A copy of the state (for a snapshot).
+    pub(crate) fn snapshot(&self) -> UniqueCounts {
+        self.inner.lock().clone()
+    }
+
+    /// Replaces the state with a restored one.
+    pub(crate) fn restore(&self, counts: UniqueCounts) {
+        *self.inner.lock() = counts;
     }
 
     /// Distinct visitors of each of `days` (zero outside the history).

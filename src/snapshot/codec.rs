@@ -1,0 +1,37 @@
+//! The payload codec: bincode 2.0.1 through serde, in one fixed configuration.
+//!
+//! This is the only module that names bincode, so the codec can be swapped (bincode is
+//! unmaintained; 3.0.0 is an empty release) by adding a format version that uses another one.
+//! Format version 1 is: little-endian, variable-length integers (bincode's `standard()`), with a
+//! decode limit, and the whole payload must be consumed.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Bytes a payload may claim while decoding (matches [`super::format::MAX_PAYLOAD`]).
+const LIMIT: usize = 1 << 32;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<LIMIT>()
+}
+
+/// Encodes a value.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
+}
+
+/// Decodes a value that must fill `bytes` exactly.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (value, used) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!(
+            "{} bytes left over after the payload",
+            bytes.len() - used
+        ));
+    }
+    Ok(value)
+}

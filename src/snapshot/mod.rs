@@ -1,0 +1,112 @@
+//! Snapshot files: what they hold, their layout, and the versioning policy.
+//!
+//! A snapshot holds everything a counter knows: the period counters and daily history, the
+//! unique-visitor sets and sketches, every tracked session with its last page view and online
+//! flag, article counters and refresh-dedup state. A counter saved, dropped and rebuilt from its
+//! snapshot answers every reading exactly as the uninterrupted counter would, however much time
+//! passed in between.
+//!
+//! # Layout
+//! A 24-byte header (magic, format version, payload length, CRC-32) and a bincode 2 payload; see
+//! the table in the source of `snapshot/format.rs` and the codec in `snapshot/codec.rs`.
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic `b"VCSNAP\r\n"` |
+//! | 8..12 | format version, `u32` little-endian (this release writes 1) |
+//! | 12..20 | payload length, `u64` little-endian |
+//! | 20..24 | CRC-32 of bytes 8..20 and the payload |
+//!
+//! # Versioning policy
+//! Every release reads every older format version; a release that changes the payload (or the
+//! codec) adds a new version number and keeps the old decoders. A golden file of each version is
+//! committed under `tests/golden/` and decoded by a test. A file of a newer version than the
+//! release knows is refused with an error naming the version.
+//!
+//! # Trust
+//! Decoding never trusts the file: the header is checked against the file's real size and the
+//! checksum before the payload is decoded, lists are read without preallocating their claimed
+//! length, and restored state is vetted before use. A bad file is an `Err`, never a panic, and
+//! decoding allocates little more than twice the file's size.
+//!
+//! # Point in time
+//! `save` copies each piece of state under its own short lock while page views keep flowing, so
+//! a snapshot holds every page view that completed before `save` was called; page views made
+//! while it runs may be in it or not, and such a page view may be in the session table but not
+//! yet in the counts.
+//!
+//! # A different calendar on restore
+//! Counts already recorded keep the local days they were recorded on; the builder's offset or time
+//! zone applies to page views from then on. If the week's first day differs from the snapshot's,
+//! this week and last week of visits and page views are rebuilt from the daily history, and those
+//! of unique visitors and article views restart at zero (they cannot be re-bucketed).
+
+pub(crate) mod bounded;
+mod codec;
+pub(crate) mod file;
+mod format;
+pub(crate) mod state;
+
+use time::OffsetDateTime;
+
+use crate::error::SnapshotError;
+use state::StateV1;
+
+/// The format version this release writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Encodes a state as a whole snapshot file: header and payload.
+pub(crate) fn encode(state: &StateV1) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
+    let payload = codec::encode(state)?;
+    Ok((format::header(FORMAT_VERSION, &payload), payload))
+}
+
+/// Decodes a whole snapshot file of any supported version into the current state type.
+pub(crate) fn decode(file: &[u8]) -> Result<StateV1, String> {
+    let (version, payload) = format::open(file)?;
+    match version {
+        1 => codec::decode::<StateV1>(payload),
+        v => Err(format!(
+            "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"
+        )),
+    }
+}
+
+/// What a snapshot file holds, as [`inspect`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// The file's format version.
+    pub format_version: u32,
+    /// When it was taken.
+    pub saved_at: OffsetDateTime,
+    /// The zone its counts were bucketed in.
+    pub zone: String,
+    /// Tracked sessions it holds.
+    pub sessions: usize,
+    /// Articles with counters it holds.
+    pub articles: usize,
+}
+
+/// Checks and decodes the bytes of a snapshot file without building a counter: for operators
+/// looking at a file moved aside, and for fuzzing the decoder.
+///
+/// # Errors
+/// [`SnapshotError::Corrupt`] with the reason when the bytes are not a readable snapshot.
+///
+/// ```
+/// let err = visitor_counter::snapshot::inspect(b"not a snapshot").unwrap_err();
+/// assert!(err.to_string().contains("truncated"));
+/// ```
+pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
+    let corrupt = |reason| SnapshotError::Corrupt { path: None, reason };
+    let (format_version, _) = format::open(bytes).map_err(corrupt)?;
+    let state = decode(bytes).map_err(corrupt)?;
+    Ok(SnapshotInfo {
+        format_version,
+        saved_at: crate::clock::from_nanos(state.saved_at),
+        zone: state.calendar.zone.clone(),
+        sessions: state.sessions.len(),
+        articles: state.articles.len(),
+    })
+}
