@@ -11,7 +11,7 @@ use crate::article_views::ArticleViews;
 use crate::autosave;
 use crate::builder::CounterBuilder;
 use crate::calendar::{period_keys, Calendar};
-use crate::clock::{from_nanos, to_nanos, Clock, MAX_NS, MIN_NS};
+use crate::clock::{clamp_nanos, from_nanos, Clock, MAX_NS, MIN_NS};
 use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
@@ -120,7 +120,7 @@ impl Inner {
 
     #[inline]
     pub(crate) fn now(&self) -> i64 {
-        to_nanos(self.clock.now())
+        clamp_nanos(self.clock.unix_nanos())
     }
 
     /// Everything, as a snapshot holds it.

@@ -1,0 +1,130 @@
+//! Snapshot save and load at 1M sessions plus 10k articles, against writing and reading the
+//! same bytes with `std::fs` alone; and `hit` throughput while a save loop runs.
+//!
+//! `cargo bench --bench snapshot`
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use time::macros::datetime;
+use visitor_counter::{ArticleId, Counter, ManualClock, VisitorId};
+
+const SESSIONS: u64 = 1_000_000;
+const ARTICLES: u64 = 10_000;
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vc-bench-snapshot-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn build(clock: &ManualClock, path: &Path) -> Counter {
+    Counter::builder()
+        .clock(clock.clone())
+        .max_sessions(2 * SESSIONS as usize)
+        .session_timeout(Duration::from_secs(3600))
+        .snapshot_path(path)
+        .build()
+        .unwrap()
+}
+
+/// A counter holding 1M live sessions and 10k articles with views.
+fn filled(clock: &ManualClock, path: &Path) -> Counter {
+    let c = build(clock, path);
+    for v in 0..SESSIONS {
+        if v < ARTICLES * 3 {
+            c.view_article(ArticleId::from(v % ARTICLES), VisitorId::from(v));
+        } else {
+            c.hit(VisitorId::from(v));
+        }
+        if v % 1000 == 0 {
+            clock.advance(Duration::from_millis(1));
+        }
+    }
+    c
+}
+
+fn save_and_load(cr: &mut Criterion) {
+    let d = dir();
+    let path = d.join("counter.snapshot");
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    let c = filled(&clock, &path);
+    c.save().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    eprintln!(
+        "snapshot: {} bytes for {SESSIONS} sessions and {ARTICLES} articles = {:.1} bytes per session",
+        bytes.len(),
+        bytes.len() as f64 / SESSIONS as f64
+    );
+    let plain = d.join("plain.bin");
+
+    let mut g = cr.benchmark_group("snapshot_1m_sessions_10k_articles");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("save", |b| b.iter(|| c.save().unwrap()));
+    g.bench_function("std_fs_write_and_fsync_same_bytes", |b| {
+        b.iter(|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&plain).unwrap();
+            f.write_all(&bytes).unwrap();
+            f.sync_all().unwrap();
+        })
+    });
+    g.bench_function("load (build from snapshot)", |b| {
+        b.iter(|| black_box(build(&clock, &path)))
+    });
+    g.bench_function("std_fs_read_same_bytes", |b| {
+        b.iter(|| black_box(std::fs::read(&plain).unwrap()))
+    });
+    g.finish();
+    drop(c);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// Returning visitors' hits on this thread, with and without a save loop on another.
+fn hit_during_saves(cr: &mut Criterion) {
+    let d = dir();
+    let path = d.join("during.snapshot");
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    let c = filled(&clock, &path);
+    let mut g = cr.benchmark_group("hit_returning_1m_sessions");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(5));
+    let run = |iters: u64| {
+        let start = Instant::now();
+        for i in 0..iters {
+            c.hit(VisitorId::from(
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % SESSIONS,
+            ));
+        }
+        start.elapsed()
+    };
+    g.bench_function("without_saves", |b| b.iter_custom(run));
+    let stop = Arc::new(AtomicBool::new(false));
+    let saver = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut saves = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                c.save().unwrap();
+                saves += 1;
+            }
+            saves
+        })
+    };
+    g.bench_function("while_a_save_loop_runs", |b| b.iter_custom(run));
+    stop.store(true, Ordering::Relaxed);
+    eprintln!("saves during the run: {}", saver.join().unwrap());
+    g.finish();
+    drop(c);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+criterion_group!(benches, save_and_load, hit_during_saves);
+criterion_main!(benches);
