@@ -195,6 +195,13 @@ impl Sessions {
         self.expire_online(q, now.saturating_sub(self.cfg.online_window));
         self.expire_idle(q, now.saturating_sub(self.cfg.session_timeout));
         self.evict(q);
+        // Give memory back after a crowd has gone, so the two queues never both hold
+        // buffers sized for every session.
+        for queue in [&mut q.online, &mut q.idle] {
+            if queue.capacity() > 4 * queue.len() + 4096 {
+                queue.shrink_to(2 * queue.len());
+            }
+        }
     }
 
     /// Flags offline every visitor whose last page view is at or before `edge`.
