@@ -1,29 +1,35 @@
-//! Article view counters and refresh dedup.
+//! Article view counters, refresh dedup and "most read" rankings.
 //!
 //! Each article has its own [`PeriodBuckets`] (the same calendar buckets as the site's
-//! counters) in a `DashMap`; a view write-locks only that article's shard. The dedup table
-//! remembers, per (article, visitor), when a view was last counted.
+//! counters) in a `DashMap`; [`Dedup`] decides whether a view counts; [`Rankings`] keeps the
+//! top lists that `top_articles` reads.
+//!
+//! # Locking
+//! A counted view write-locks the article's shard of the counter table, then (after releasing
+//! it) its ranking shard; the dedup table is locked as [`Dedup`] says. Resetting an article
+//! locks its ranking shard and reads every article of that shard.
 
 use dashmap::DashMap;
 
 use crate::calendar::PeriodKeys;
+use crate::dedup::Dedup;
 use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
 use crate::periods::{Period, PeriodBuckets, Periods};
+use crate::rankings::{Rankings, TOP};
 use crate::snapshot::state::SavedDedup;
 
 pub(crate) struct ArticleViews {
     counts: DashMap<ArticleId, PeriodBuckets<u64>, IdBuildHasher>,
-    /// When a view of (article, visitor) was last counted.
-    counted: DashMap<(ArticleId, VisitorId), i64>,
-    dedup_window: i64,
+    pub(crate) dedup: Dedup,
+    rankings: Rankings,
 }
 
 impl ArticleViews {
-    pub(crate) fn new(dedup_window: i64) -> ArticleViews {
+    pub(crate) fn new(dedup_window: i64, max_dedup_entries: usize) -> ArticleViews {
         ArticleViews {
             counts: DashMap::with_hasher(IdBuildHasher::default()),
-            counted: DashMap::new(),
-            dedup_window,
+            dedup: Dedup::new(dedup_window, max_dedup_entries),
+            rankings: Rankings::new(),
         }
     }
 
@@ -36,18 +42,59 @@ impl ArticleViews {
         now: i64,
         keys: &PeriodKeys,
     ) -> bool {
-        if self.dedup_window > 0 {
-            let mut last = self.counted.entry((article, visitor)).or_insert(i64::MIN);
-            if now.saturating_sub(*last) < self.dedup_window {
-                return false;
-            }
-            *last = now;
+        if !self.dedup.admit(article, visitor, now) {
+            return false;
         }
-        self.counts
-            .entry(article)
-            .or_default()
-            .record(keys, |c| *c = c.saturating_add(1));
+        let after = {
+            let mut views = self.counts.entry(article).or_default();
+            views.record(keys, |c| *c = c.saturating_add(1));
+            views.clone()
+        };
+        self.rankings.update(article, keys, &after);
         true
+    }
+
+    /// Views of one article per reading period (zeros for an unseen article).
+    pub(crate) fn stats(&self, article: ArticleId, now: &PeriodKeys) -> Periods {
+        self.counts
+            .get(&article)
+            .map(|b| b.read(now, |c| *c))
+            .unwrap_or_default()
+    }
+
+    /// The `n` articles with the most views in `period`, most first, ties by smaller id. Reads
+    /// the maintained rankings for `n` up to 100, scans every article beyond.
+    pub(crate) fn top(&self, period: Period, n: usize, now: &PeriodKeys) -> Vec<(ArticleId, u64)> {
+        if n <= TOP {
+            return self.rankings.top(period, n, now);
+        }
+        let mut all: Vec<(ArticleId, u64)> = self
+            .counts
+            .iter()
+            .map(|e| (*e.key(), e.value().at(period, now).copied().unwrap_or(0)))
+            .filter(|&(_, views)| views > 0)
+            .collect();
+        let order = |a: &(ArticleId, u64), b: &(ArticleId, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        if all.len() > n {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(order);
+        all
+    }
+
+    /// Forgets one article's counts and dedup state.
+    pub(crate) fn reset(&self, article: ArticleId) {
+        self.counts.remove(&article);
+        self.dedup.forget_article(article);
+        self.rankings.remove(article);
+        let counts = &self.counts;
+        let snapshot: Vec<(ArticleId, PeriodBuckets<u64>)> = counts
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect();
+        self.rankings
+            .rebuild_shard(article, snapshot.iter().map(|(a, b)| (*a, b)));
     }
 
     /// Counters and dedup state (for a snapshot), instants as ages before `saved_at`.
@@ -60,16 +107,7 @@ impl ArticleViews {
             .iter()
             .map(|e| (*e.key(), e.value().clone()))
             .collect();
-        let dedup = self
-            .counted
-            .iter()
-            .map(|e| SavedDedup {
-                article: e.key().0,
-                visitor: e.key().1,
-                age: saved_at.saturating_sub(*e.value()),
-            })
-            .collect();
-        (counts, dedup)
+        (counts, self.dedup.records(saved_at))
     }
 
     /// Restores saved counters and dedup state; `Err` for malformed data.
@@ -85,12 +123,8 @@ impl ArticleViews {
             }
             self.counts.insert(id, buckets);
         }
-        for d in dedup {
-            let at = saved_at
-                .checked_sub(d.age)
-                .ok_or("an article view instant is out of range")?;
-            self.counted.insert((d.article, d.visitor), at);
-        }
+        self.dedup.restore(saved_at, dedup)?;
+        self.rebuild_rankings();
         Ok(())
     }
 
@@ -99,33 +133,15 @@ impl ArticleViews {
         for mut e in self.counts.iter_mut() {
             e.value_mut().clear_weeks();
         }
+        self.rebuild_rankings();
     }
 
-    /// Views of one article per reading period (zeros for an unseen article).
-    pub(crate) fn stats(&self, article: ArticleId, now: &PeriodKeys) -> Periods {
-        self.counts
-            .get(&article)
-            .map(|b| b.read(now, |c| *c))
-            .unwrap_or_default()
-    }
-
-    /// The `n` articles with the most views in `period`, most first, ties by smaller id.
-    pub(crate) fn top(&self, period: Period, n: usize, now: &PeriodKeys) -> Vec<(ArticleId, u64)> {
-        if n == 0 {
-            return Vec::new();
-        }
-        let mut all: Vec<(ArticleId, u64)> = self
+    fn rebuild_rankings(&self) {
+        let snapshot: Vec<(ArticleId, PeriodBuckets<u64>)> = self
             .counts
             .iter()
-            .map(|e| (*e.key(), e.value().read(now, |c| *c).get(period)))
-            .filter(|&(_, views)| views > 0)
+            .map(|e| (*e.key(), e.value().clone()))
             .collect();
-        let order = |a: &(ArticleId, u64), b: &(ArticleId, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        if all.len() > n {
-            all.select_nth_unstable_by(n - 1, order);
-            all.truncate(n);
-        }
-        all.sort_unstable_by(order);
-        all
+        self.rankings.rebuild(snapshot.iter().map(|(a, b)| (*a, b)));
     }
 }

@@ -44,6 +44,7 @@ pub struct CounterBuilder {
     session_timeout: Duration,
     article_dedup_window: Duration,
     max_sessions: usize,
+    max_dedup_entries: usize,
     initial: Tally,
     clock: Arc<dyn Clock>,
     snapshot_path: Option<PathBuf>,
@@ -66,6 +67,7 @@ impl Default for CounterBuilder {
             session_timeout: Duration::from_secs(30 * 60),
             article_dedup_window: Duration::from_secs(30 * 60),
             max_sessions: 1_000_000,
+            max_dedup_entries: 1_000_000,
             initial: Tally::default(),
             clock: Arc::new(SystemClock),
             snapshot_path: None,
@@ -125,6 +127,14 @@ impl CounterBuilder {
     /// (their next page view starts a new visit). Each costs about 50 bytes. Default: 1,000,000.
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
+        self
+    }
+
+    /// At most this many (article, visitor) pairs are remembered for refresh dedup; past it the
+    /// oldest are forgotten first, and a forgotten pair's next view counts again. Entries also
+    /// expire after the dedup window. Each costs about 40 bytes. Default: 1,000,000.
+    pub fn max_dedup_entries(mut self, n: usize) -> Self {
+        self.max_dedup_entries = n;
         self
     }
 
@@ -195,6 +205,9 @@ impl CounterBuilder {
         if self.max_sessions == 0 {
             return Err(BuildError::ZeroMaxSessions);
         }
+        if self.max_dedup_entries == 0 {
+            return Err(BuildError::ZeroMaxDedupEntries);
+        }
         if self.autosave.is_some() && self.snapshot_path.is_none() {
             return Err(BuildError::AutosaveWithoutSnapshotPath);
         }
@@ -211,7 +224,10 @@ impl CounterBuilder {
             session_timeout: duration_nanos(self.session_timeout),
             max_sessions: self.max_sessions,
         };
-        let dedup = duration_nanos(self.article_dedup_window);
+        let dedup = (
+            duration_nanos(self.article_dedup_window),
+            self.max_dedup_entries,
+        );
         let fresh = || {
             Inner::new(
                 self.clock.clone(),

@@ -99,7 +99,7 @@ impl Inner {
         clock: Arc<dyn Clock>,
         calendar: Calendar,
         sessions: SessionConfig,
-        article_dedup_window: i64,
+        (dedup_window, max_dedup_entries): (i64, usize),
         initial: Tally,
         snapshot_path: Option<PathBuf>,
     ) -> Inner {
@@ -109,7 +109,7 @@ impl Inner {
             sessions: Sessions::new(sessions),
             traffic: Traffic::new(),
             unique: Unique::default(),
-            articles: ArticleViews::new(article_dedup_window),
+            articles: ArticleViews::new(dedup_window, max_dedup_entries),
             initial,
             snapshot_path,
             save_lock: Mutex::new(()),
@@ -289,7 +289,10 @@ impl Counter {
     pub fn view_article(&self, article: ArticleId, visitor: VisitorId) {
         let now = self.now();
         let keys = self.record(visitor, now);
-        self.inner.articles.view(article, visitor, now, &keys);
+        let articles = &self.inner.articles;
+        if articles.view(article, visitor, now, &keys) && articles.dedup.over_bound() {
+            articles.dedup.try_upkeep(now);
+        }
     }
 
     #[inline]
@@ -302,6 +305,9 @@ impl Counter {
         }
         if recorded.upkeep_due || (touch.previous.is_none() && inner.sessions.over_bound()) {
             inner.sessions.try_upkeep(now);
+        }
+        if recorded.upkeep_due {
+            inner.articles.dedup.try_upkeep(now);
         }
         recorded.day.keys
     }
@@ -319,6 +325,7 @@ impl Counter {
         let inner = &*self.inner;
         let now = self.now();
         inner.sessions.upkeep(now);
+        inner.articles.dedup.try_upkeep(now);
         let keys = inner.calendar.day(now).keys;
         let (mut visits, mut page_views) = inner.traffic.periods(&keys);
         visits.total += inner.initial.visits;
@@ -331,7 +338,7 @@ impl Counter {
         }
     }
 
-    /// One article's views per period; zeros for an article never viewed.
+    /// One article's views per period; zeros for an article never viewed (or reset).
     ///
     /// **Locking:** read-locks the article's shard.
     pub fn article_stats(&self, article: ArticleId) -> ArticleStats {
@@ -395,6 +402,23 @@ impl Counter {
     /// How saves have gone so far (counts, last error, last save time).
     pub fn save_status(&self) -> SaveStatus {
         self.inner.save_status.lock().clone()
+    }
+
+    /// Resets one article's counts (every period) and its refresh-dedup state, and takes it
+    /// out of the rankings. Removing an article from an [`articles::Catalog`] does not do this:
+    /// counts outlive catalog entries until reset here.
+    ///
+    /// **Locking:** scans the dedup table and the article's ranking shard.
+    ///
+    /// [`articles::Catalog`]: crate::articles::Catalog
+    pub fn reset_article(&self, article: ArticleId) {
+        self.inner.articles.reset(article);
+    }
+
+    /// (article, visitor) pairs the refresh dedup currently remembers (at most
+    /// `max_dedup_entries` after upkeep).
+    pub fn tracked_article_views(&self) -> usize {
+        self.inner.articles.dedup.len()
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).

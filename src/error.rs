@@ -24,6 +24,8 @@ pub enum BuildError {
     },
     /// `max_sessions(0)`.
     ZeroMaxSessions,
+    /// `max_dedup_entries(0)`.
+    ZeroMaxDedupEntries,
     /// `autosave` without `snapshot_path`.
     AutosaveWithoutSnapshotPath,
     /// The time zone name is not in the bundled tz database.
@@ -55,6 +57,11 @@ impl fmt::Display for BuildError {
             BuildError::ZeroMaxSessions => write!(
                 f,
                 "`max_sessions` is 0: give at least 1 (each tracked session costs about 50 bytes)"
+            ),
+            BuildError::ZeroMaxDedupEntries => write!(
+                f,
+                "`max_dedup_entries` is 0: give at least 1, or set `article_dedup_window` to zero \
+                 to count every view"
             ),
             BuildError::AutosaveWithoutSnapshotPath => write!(
                 f,

@@ -43,15 +43,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod article_views;
+pub mod articles;
 mod autosave;
 mod builder;
 mod calendar;
 mod clock;
 mod counter;
+mod dedup;
 mod distinct;
 mod error;
 mod ids;
 mod periods;
+mod rankings;
 mod sessions;
 pub mod snapshot;
 mod stripes;

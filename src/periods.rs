@@ -335,6 +335,61 @@ impl<T: Default> PeriodBuckets<T> {
         }
     }
 
+    /// The bucket a reading of `period` at `now` looks at, if held.
+    pub(crate) fn at(&self, period: Period, now: &PeriodKeys) -> Option<&T> {
+        match period {
+            Period::Today => self.day.get(now.day),
+            Period::Yesterday => self.day.get(now.day - 1),
+            Period::ThisWeek => self.week.get(now.week),
+            Period::LastWeek => self.week.get(now.week - 1),
+            Period::ThisMonth => self.month.get(now.month),
+            Period::LastMonth => self.month.get(now.month - 1),
+            Period::ThisYear => self.year.get(now.year),
+            Period::Total => Some(&self.total),
+        }
+    }
+
+    /// Mirrors the counts of `counts` into these buckets: for every period `keys` falls in (or,
+    /// without `keys`, every period `counts` holds), `f` gets this bucket and that count.
+    pub(crate) fn update_each(
+        &mut self,
+        counts: &PeriodBuckets<u64>,
+        keys: Option<&PeriodKeys>,
+        mut f: impl FnMut(&mut T, u64),
+    ) {
+        let pairs = [
+            (&mut self.day, &counts.day, keys.map(|k| k.day)),
+            (&mut self.week, &counts.week, keys.map(|k| k.week)),
+            (&mut self.month, &counts.month, keys.map(|k| k.month)),
+            (&mut self.year, &counts.year, keys.map(|k| k.year)),
+        ];
+        for (mine, theirs, key) in pairs {
+            for &(k, v) in theirs.slots.iter().rev() {
+                if k != EMPTY && key.is_none_or(|key| key == k) {
+                    if let Some(slot) = mine.slot_mut(k) {
+                        f(slot, v);
+                    }
+                }
+            }
+        }
+        f(&mut self.total, counts.total);
+    }
+
+    /// Applies `f` to every bucket held.
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
+        for r in [
+            &mut self.day,
+            &mut self.week,
+            &mut self.month,
+            &mut self.year,
+        ] {
+            for s in r.slots.iter_mut() {
+                f(&mut s.1);
+            }
+        }
+        f(&mut self.total);
+    }
+
     /// The bucket of local day `day`, if held.
     pub(crate) fn day(&self, day: i32) -> Option<&T> {
         self.day.get(day)

@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 use crate::clock::{BASE_NS, MAX_NS, MIN_NS};
 use crate::ids::{IdBuildHasher, VisitorId};
 use crate::snapshot::state::SavedSession;
-use crate::stripes::{stripe_count, thread_index, Padded};
+use crate::stripes::{Padded, Pending};
 
 /// An entry: bit 63 is the online flag, bits 0..63 the last page view as a 63-bit signed offset
 /// from [`BASE_NS`] (16 bytes per entry with its key, which keeps 1M sessions near 50 bytes each).
@@ -99,19 +99,18 @@ pub(crate) struct Sessions {
     map: DashMap<u64, Packed, IdBuildHasher>,
     len: Padded<AtomicUsize>,
     online: Padded<AtomicI64>,
-    came_online: Box<[Padded<Mutex<Vec<Queued>>>]>,
+    came_online: Pending<u64>,
     queues: Mutex<Queues>,
     cfg: SessionConfig,
 }
 
 impl Sessions {
     pub(crate) fn new(cfg: SessionConfig) -> Sessions {
-        let stripes = stripe_count();
         Sessions {
             map: DashMap::with_hasher(IdBuildHasher::default()),
             len: Padded(AtomicUsize::new(0)),
             online: Padded(AtomicI64::new(0)),
-            came_online: (0..stripes).map(|_| Padded::default()).collect(),
+            came_online: Pending::new(),
             queues: Mutex::new(Queues::default()),
             cfg,
         }
@@ -151,10 +150,7 @@ impl Sessions {
     #[cold]
     fn came_online(&self, visitor: VisitorId, now: i64) {
         self.online.fetch_add(1, Ordering::Relaxed);
-        let stripe = thread_index() & (self.came_online.len() - 1);
-        self.came_online[stripe]
-            .lock()
-            .push((now, visitor.as_u64()));
+        self.came_online.push(now, visitor.as_u64());
     }
 
     /// Whether the table holds more than `max_sessions` visitors.
@@ -188,10 +184,7 @@ impl Sessions {
     }
 
     fn upkeep_locked(&self, q: &mut Queues, now: i64) {
-        for buffer in self.came_online.iter() {
-            let mut b = buffer.lock();
-            q.online.extend(b.drain(..).map(Reverse));
-        }
+        self.came_online.drain_into(&mut q.online);
         self.expire_online(q, now.saturating_sub(self.cfg.online_window));
         self.expire_idle(q, now.saturating_sub(self.cfg.session_timeout));
         self.evict(q);

@@ -46,3 +46,39 @@ pub(crate) fn thread_index() -> usize {
         }
     })
 }
+
+/// Per-stripe buffers of `(instant, key)` pairs that hot paths push to and upkeep drains into
+/// its time-ordered heap. Pushing locks only the calling thread's stripe, and reuses the
+/// buffer's capacity once it has been drained.
+pub(crate) struct Pending<K> {
+    stripes: Box<[Padded<parking_lot::Mutex<Vec<(i64, K)>>>]>,
+}
+
+impl<K> Pending<K> {
+    pub(crate) fn new() -> Pending<K> {
+        Pending {
+            stripes: (0..stripe_count())
+                .map(|_| Padded(parking_lot::Mutex::new(Vec::new())))
+                .collect(),
+        }
+    }
+
+    /// Adds `(at, key)` to this thread's buffer.
+    #[inline]
+    pub(crate) fn push(&self, at: i64, key: K) {
+        let i = thread_index() & (self.stripes.len() - 1);
+        self.stripes[i].lock().push((at, key));
+    }
+
+    /// Moves every buffered pair into `heap`, locking one stripe at a time.
+    pub(crate) fn drain_into(
+        &self,
+        heap: &mut std::collections::BinaryHeap<std::cmp::Reverse<(i64, K)>>,
+    ) where
+        K: Ord,
+    {
+        for s in self.stripes.iter() {
+            heap.extend(s.lock().drain(..).map(std::cmp::Reverse));
+        }
+    }
+}
