@@ -136,12 +136,12 @@ fn maintained_rankings_match_a_full_sort_for_every_period() {
     for step in 0..60_000u64 {
         let r = rng.next();
         let hot = 3000 - 400 * (step / 10_000) + (r >> 20) % 150;
-        let article = if r % 3 == 0 { r % 4000 } else { hot };
+        let article = if r.is_multiple_of(3) { r % 4000 } else { hot };
         c.view_article(a(article), v(r >> 40));
-        if step % 500 == 0 {
+        if step.is_multiple_of(500) {
             clock.advance(Duration::from_secs(3600 * 3));
         }
-        if step % 7_500 == 0 || step == 59_999 {
+        if step.is_multiple_of(7_500) || step == 59_999 {
             for p in Period::ALL {
                 let full = c.top_articles(p, 1_000_000); // n > 100: a full scan
                 for n in [1, 10, 100] {

@@ -30,13 +30,18 @@ fn workload(c: &Counter, clock: &ManualClock) {
         clock.advance(Duration::from_secs(3000));
     }
     for i in 0..12u64 {
-        c.view_article(ArticleId::from(i % 4), VisitorId::from_key(&format!("reader-{i}")));
+        c.view_article(
+            ArticleId::from(i % 4),
+            VisitorId::from_key(&format!("reader-{i}")),
+        );
         clock.advance(Duration::from_secs(60));
     }
 }
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 #[test]

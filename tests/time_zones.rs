@@ -70,7 +70,10 @@ fn berlin_spring_forward_day_has_23_hours() {
 #[test]
 fn berlin_fall_back_day_has_25_hours() {
     // 2024-10-27 00:00 CEST (+02:00) = 2024-10-26 22:00 UTC.
-    let (c, clock) = counter("Europe/Berlin", datetime!(2024-10-26 21:59:59.999_999_999 UTC));
+    let (c, clock) = counter(
+        "Europe/Berlin",
+        datetime!(2024-10-26 21:59:59.999_999_999 UTC),
+    );
     c.hit(VisitorId::from(1)); // Saturday 26th, last instant
     clock.advance(NS);
     c.hit(VisitorId::from(2)); // Sunday 27th, first instant
@@ -99,7 +102,10 @@ fn berlin_fall_back_day_has_25_hours() {
 #[test]
 fn new_york_spring_forward_and_fall_back() {
     // 2024-03-10 00:00 EST (-05:00) = 05:00 UTC; the day ends at 2024-03-11 00:00 EDT = 04:00 UTC.
-    let (c, clock) = counter("America/New_York", datetime!(2024-03-10 04:59:59.999_999_999 UTC));
+    let (c, clock) = counter(
+        "America/New_York",
+        datetime!(2024-03-10 04:59:59.999_999_999 UTC),
+    );
     c.hit(VisitorId::from(1)); // Saturday 9th
     clock.advance(NS);
     c.hit(VisitorId::from(1)); // Sunday 10th 00:00 EST
@@ -131,12 +137,17 @@ fn new_york_spring_forward_and_fall_back() {
 #[test]
 fn a_month_spanning_the_change_is_exact() {
     // March 2024 in Berlin: 2024-02-29 23:00 UTC to 2024-03-31 22:00 UTC (one 23-hour day).
-    let (c, clock) = counter("Europe/Berlin", datetime!(2024-02-29 22:59:59.999_999_999 UTC));
+    let (c, clock) = counter(
+        "Europe/Berlin",
+        datetime!(2024-02-29 22:59:59.999_999_999 UTC),
+    );
     c.hit(VisitorId::from(1)); // 29 February, last instant
     clock.advance(NS);
     for day in 0..31 {
         c.hit(VisitorId::from(100 + day));
-        clock.advance(Duration::from_secs(86_400) - Duration::from_secs(3600) * u32::from(day == 30));
+        clock.advance(
+            Duration::from_secs(86_400) - Duration::from_secs(3600) * u32::from(day == 30),
+        );
     }
     // 31 days of page views, stepping 24 h (23 h over the change): the clock is now exactly
     // at 2024-04-01 00:00 CEST.
@@ -157,7 +168,10 @@ fn clock_now(clock: &ManualClock) -> OffsetDateTime {
 fn a_day_whose_midnight_is_skipped_starts_after_the_gap() {
     // Havana springs forward at midnight: 2024-03-10 00:00 CST (-05:00) never happens, the
     // clocks go to 01:00 CDT (-04:00). The 10th starts at 05:00 UTC, where the 9th ends.
-    let (c, clock) = counter("America/Havana", datetime!(2024-03-10 04:59:59.999_999_999 UTC));
+    let (c, clock) = counter(
+        "America/Havana",
+        datetime!(2024-03-10 04:59:59.999_999_999 UTC),
+    );
     c.hit(VisitorId::from(1));
     clock.advance(NS);
     c.hit(VisitorId::from(1));
