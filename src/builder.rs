@@ -153,7 +153,9 @@ impl CounterBuilder {
     }
 
     /// The snapshot file, loaded by `build` when it exists and written by
-    /// [`Counter::save`](crate::Counter::save).
+    /// [`Counter::save`](crate::Counter::save). One live counter per file: `build` removes
+    /// temporary files an interrupted save left beside it, which would break a save that another
+    /// counter on the same file has in progress.
     pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.snapshot_path = Some(path.into());
         self

@@ -61,6 +61,9 @@ pub struct DayCounts {
 /// exact; each method says what it locks.
 #[derive(Clone)]
 pub struct Counter {
+    // Dropped first, while `inner` is still alive: the last clone's guard stops the autosave
+    // thread, waits for it, and makes the final save.
+    _autosave: Option<Arc<autosave::Guard>>,
     inner: Arc<Inner>,
 }
 
@@ -76,7 +79,6 @@ pub(crate) struct Inner {
     /// Serialises saves.
     save_lock: Mutex<()>,
     save_status: Mutex<SaveStatus>,
-    autosave: Option<Arc<autosave::Stop>>,
 }
 
 /// How saving has gone: readable with [`Counter::save_status`], so a host app can alert when
@@ -114,7 +116,6 @@ impl Inner {
             snapshot_path,
             save_lock: Mutex::new(()),
             save_status: Mutex::new(SaveStatus::default()),
-            autosave: None,
         }
     }
 
@@ -221,16 +222,6 @@ fn rebuild_weeks(traffic: &mut TrafficCounts, week_start: time::Weekday) {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(stop) = &self.autosave {
-            stop.stop();
-            // The final save; its outcome cannot be reported any more.
-            let _ = self.save();
-        }
-    }
-}
-
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Counter")
@@ -247,18 +238,17 @@ impl Counter {
         CounterBuilder::default()
     }
 
-    /// Wraps the state; with `autosave`, starts the background saves.
-    pub(crate) fn from_inner(mut inner: Inner, autosave: Option<i64>) -> Counter {
-        let stop = autosave.map(|_| Arc::new(autosave::Stop::default()));
-        inner.autosave = stop.clone();
-        let now = inner.now();
-        let counter = Counter {
-            inner: Arc::new(inner),
-        };
-        if let (Some(every), Some(stop)) = (autosave, stop) {
-            autosave::start(Arc::downgrade(&counter.inner), stop, every, now);
+    /// Wraps the state; with `autosave` (nanoseconds of the clock), starts background saves.
+    pub(crate) fn from_inner(inner: Inner, autosave: Option<i64>) -> Counter {
+        let inner = Arc::new(inner);
+        let autosave = autosave.map(|every| {
+            let now = inner.now();
+            Arc::new(autosave::start(Arc::downgrade(&inner), every, now))
+        });
+        Counter {
+            _autosave: autosave,
+            inner,
         }
-        counter
     }
 
     #[inline]

@@ -29,6 +29,11 @@
 //! length, and restored state is vetted before use. A bad file is an `Err`, never a panic, and
 //! decoding allocates little more than twice the file's size.
 //!
+//! # One counter per file
+//! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
+//! interrupted save left beside the snapshot, so a second counter built on the same path while
+//! the first is saving would make that save fail.
+//!
 //! # Point in time
 //! `save` copies each piece of state under its own short lock while page views keep flowing, so
 //! a snapshot holds every page view that completed before `save` was called; page views made
