@@ -10,6 +10,12 @@
 //! - **Visitors**: distinct visitors with a page view in the period.
 //! - **Local calendar**: days, weeks (from the configured weekday), months and years of the
 //!   site's own offset or time zone; see [`Periods`] for the eight reading periods.
+//! - **Article view**: [`Counter::view_article`] counts a view of the article unless the same
+//!   visitor had one counted less than `article_dedup_window` ago (a refresh); the page view
+//!   counts either way. [`Counter::top_articles`] lists the most read; the [`articles`] module
+//!   has a small catalog to join them with.
+//! - **Snapshots**: [`Counter::save`] (or `autosave`) writes everything to one file, atomically;
+//!   `build` restores it exactly. See [`snapshot`] for the format and its guarantees.
 //!
 //! # What is exact, what is approximate
 //!
@@ -18,7 +24,9 @@
 //! | page views, visits, article views (every period, history) | exact counters |
 //! | `online` | exact at the instant of the reading (upkeep runs first) |
 //! | distinct visitors | exact up to 4,096 per period; beyond, a HyperLogLog sketch of 2^16 registers read with Ertl's improved estimator: about 0.4 % standard error, within 2 % |
+//! | `top_articles(period, n)`, `n` ≤ 100 | exact, from rankings maintained on every counted view |
 //! | visits after `max_sessions` is exceeded | a forgotten visitor's next page view starts a new visit |
+//! | article dedup after `max_dedup_entries` is exceeded | a forgotten (article, visitor) pair's next view counts again |
 //!
 //! Readings are not a single atomic snapshot: a page view recorded on another thread while
 //! [`Counter::stats`] runs may show in one field and not yet in another.
@@ -30,7 +38,9 @@
 //! for a visitor already tracked. A visitor's first page view of a local day also updates the
 //! distinct-visitor sketches under their own lock. Expired sessions are dropped by upkeep, which
 //! readings run and page views only try (never wait for). [`Counter::stats`] does not scan the
-//! sessions. Each method's docs say what it locks.
+//! sessions. [`Counter::view_article`] adds the article's shard of the article table and of the
+//! dedup table, and its ranking shard when the view counts. Each method's docs say what it
+//! locks.
 //!
 //! # Instants
 //!
