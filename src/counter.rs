@@ -11,7 +11,7 @@ use crate::article_views::ArticleViews;
 use crate::autosave;
 use crate::builder::CounterBuilder;
 use crate::calendar::{period_keys, Calendar};
-use crate::clock::{clamp_nanos, from_nanos, Clock, MAX_NS, MIN_NS};
+use crate::clock::{clamp_nanos, from_nanos, Clock};
 use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
@@ -155,15 +155,8 @@ impl Inner {
             articles,
             article_dedup,
         } = state;
-        if !(MIN_NS..=MAX_NS).contains(&saved_at) {
-            return Err("the save instant is out of range".into());
-        }
-        if !(traffic.periods.is_well_formed() && traffic.days.is_well_formed()) {
-            return Err("malformed visit and page view counters".into());
-        }
-        if !unique.is_well_formed() {
-            return Err("malformed unique-visitor sketches".into());
-        }
+        // `snapshot::decode` has validated the state; the restores below still refuse what they
+        // cannot use rather than trusting that.
         let week_start = self.calendar.week_start;
         let week_changed = calendar.week_start != week_start.number_days_from_monday();
         if week_changed {

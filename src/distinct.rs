@@ -32,6 +32,8 @@ const P: u32 = 16;
 const M: usize = 1 << P;
 /// Bits of the hash left after the register index.
 const Q: usize = 64 - P as usize;
+/// Histogram entries: register values `0..=Q + 1`.
+const HISTOGRAM: usize = Q + 2;
 
 /// A hasher for values that are already uniformly mixed 64-bit hashes.
 #[derive(Default, Clone, Copy)]
@@ -81,17 +83,17 @@ impl Default for Repr {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Sketch {
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, M>")]
     registers: Vec<u8>,
     /// `histogram[k]` = number of registers holding `k`, for `k` in `0..=Q + 1`.
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, HISTOGRAM>")]
     histogram: Vec<u32>,
 }
 
 /// The exact set is saved as a sorted list (stable bytes for equal sets) and read back through
 /// the bounded decoder.
 mod exact_set {
-    use super::HashSetU64;
+    use super::{HashSetU64, EXACT_LIMIT};
     use serde::{Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer>(set: &HashSetU64, s: S) -> Result<S::Ok, S::Error> {
@@ -101,7 +103,7 @@ mod exact_set {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashSetU64, D::Error> {
-        let v: Vec<u64> = crate::snapshot::bounded::vec(d)?;
+        let v: Vec<u64> = crate::snapshot::bounded::vec_max::<_, _, EXACT_LIMIT>(d)?;
         Ok(v.into_iter().collect())
     }
 }

@@ -165,7 +165,7 @@ impl<T: Default> Rolling<T> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub(crate) struct DayRing<T> {
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec")]
+    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, HISTORY_DAYS>")]
     slots: Vec<(i32, T)>,
 }
 

@@ -1,16 +1,48 @@
-//! Decoding lists from untrusted bytes without trusting their length prefixes.
+//! Decoding lists and strings from untrusted bytes without trusting their length prefixes.
 //!
-//! serde's own `Vec` visitor preallocates up to 1 MiB per list from the claimed length; this one
-//! preallocates at most [`PREALLOC`] elements and grows as elements actually arrive, so a file can
-//! make the decoder allocate little more than twice what it really contains.
+//! serde's own `Vec` visitor preallocates up to 1 MiB per list from the claimed length, and
+//! bincode allocates a whole string's claimed length before reading it. These visitors reserve a
+//! claimed length only while all reservations fit in twice the payload's size (see
+//! [`with_budget`]), otherwise they start small and grow only as elements actually arrive; lists
+//! whose size the format knows (the history ring, exact visitor sets, sketch registers) are
+//! refused as soon as they claim more.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
 
-/// Elements reserved up front, whatever length the input claims.
+/// Elements reserved up front when a claimed length does not fit the budget.
 const PREALLOC: usize = 64;
+
+thread_local! {
+    /// Bytes the lists being decoded may still reserve up front: twice the payload's size.
+    static BUDGET: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs a decode of `payload_len` bytes: lists may reserve their claimed length up front while
+/// the reservations add up to at most twice the payload (an honest file's lists then never
+/// reallocate); beyond that they start small and grow as elements actually arrive.
+pub(crate) fn with_budget<R>(payload_len: usize, decode: impl FnOnce() -> R) -> R {
+    let before = BUDGET.with(|b| b.replace(payload_len.saturating_mul(2)));
+    let r = decode();
+    BUDGET.with(|b| b.set(before));
+    r
+}
+
+/// How many elements of `elem_size` bytes to reserve for a list claiming `claimed`.
+fn reservation(claimed: usize, elem_size: usize) -> usize {
+    let bytes = claimed.saturating_mul(elem_size.max(1));
+    BUDGET.with(|b| {
+        if bytes <= b.get() {
+            b.set(b.get() - bytes);
+            claimed
+        } else {
+            claimed.min(PREALLOC)
+        }
+    })
+}
 
 /// `#[serde(deserialize_with = "crate::snapshot::bounded::vec")]` for `Vec` fields.
 pub(crate) fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -18,19 +50,46 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    struct V<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+    vec_max::<D, T, { usize::MAX }>(d)
+}
+
+/// Like [`vec`], refusing lists of more than `MAX` elements before reading them.
+pub(crate) fn vec_max<'de, D, T, const MAX: usize>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T, const MAX: usize>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
         type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list")
+            write!(f, "a list of at most {MAX} elements")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOC));
+            let claimed = seq.size_hint().unwrap_or(0);
+            if claimed > MAX {
+                return Err(A::Error::custom(format_args!(
+                    "a list claims {claimed} elements, more than the {MAX} it can hold"
+                )));
+            }
+            let mut out = Vec::with_capacity(reservation(claimed, std::mem::size_of::<T>()));
             while let Some(x) = seq.next_element()? {
+                if out.len() == MAX {
+                    return Err(A::Error::custom(format_args!(
+                        "a list holds more than {MAX} elements"
+                    )));
+                }
                 out.push(x);
             }
             Ok(out)
         }
     }
-    d.deserialize_seq(V(PhantomData))
+    d.deserialize_seq(V::<T, MAX>(PhantomData))
+}
+
+/// A UTF-8 string read byte by byte (bincode writes a string as its length and its bytes,
+/// which is exactly a list of `u8`), so a huge claimed length allocates nothing.
+pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let bytes: Vec<u8> = vec_max::<D, u8, 4096>(d)?;
+    String::from_utf8(bytes).map_err(D::Error::custom)
 }

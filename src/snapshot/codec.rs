@@ -2,8 +2,9 @@
 //!
 //! This is the only module that names bincode, so the codec can be swapped (bincode is
 //! unmaintained; 3.0.0 is an empty release) by adding a format version that uses another one.
-//! Format version 1 is: little-endian, variable-length integers (bincode's `standard()`), with a
-//! decode limit, and the whole payload must be consumed.
+//! Format version 1 is: little-endian, fixed-width integers (so a list's claimed length can be
+//! checked against the bytes left and the in-memory size of what is decoded stays close to the
+//! file's size), with a decode limit, and the whole payload must be consumed.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,7 +15,7 @@ const LIMIT: usize = 1 << 32;
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_little_endian()
-        .with_variable_int_encoding()
+        .with_fixed_int_encoding()
         .with_limit::<LIMIT>()
 }
 
@@ -25,8 +26,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
 
 /// Decodes a value that must fill `bytes` exactly.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, used) =
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
+    let (value, used) = super::bounded::with_budget(bytes.len(), || {
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())
+    })?;
     if used != bytes.len() {
         return Err(format!(
             "{} bytes left over after the payload",

@@ -66,15 +66,20 @@ pub(crate) fn encode(state: &StateV1) -> Result<([u8; format::HEADER_LEN], Vec<u
     Ok((format::header(FORMAT_VERSION, &payload), payload))
 }
 
-/// Decodes a whole snapshot file of any supported version into the current state type.
+/// Decodes a whole snapshot file of any supported version into the current state type, and
+/// vets it: a state returned here is safe to restore.
 pub(crate) fn decode(file: &[u8]) -> Result<StateV1, String> {
     let (version, payload) = format::open(file)?;
-    match version {
-        1 => codec::decode::<StateV1>(payload),
-        v => Err(format!(
-            "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"
-        )),
-    }
+    let state = match version {
+        1 => codec::decode::<StateV1>(payload)?,
+        v => {
+            return Err(format!(
+                "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"
+            ))
+        }
+    };
+    state.validate()?;
+    Ok(state)
 }
 
 /// What a snapshot file holds, as [`inspect`] reports it.
