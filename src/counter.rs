@@ -1,6 +1,7 @@
 //! [`Counter`]: recording page views and reading the statistics.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -79,6 +80,38 @@ pub(crate) struct Inner {
     /// Serialises saves.
     save_lock: Mutex<()>,
     save_status: Mutex<SaveStatus>,
+    exclusions: [AtomicU64; 5],
+}
+
+/// Why a request was not counted as a page view (see [`Counter::exclude`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Exclusion {
+    /// A crawler or tool, by its User-Agent (or an empty one).
+    Bot,
+    /// A browser prefetch or prerender (`Sec-Purpose` or `Purpose: prefetch`).
+    Prefetch,
+    /// A method other than GET or HEAD.
+    Method,
+    /// A response that is not a success (404, 500, redirects...).
+    Status,
+    /// A successful response that is not a page (an image, a script, JSON...).
+    NotPage,
+}
+
+/// Requests not counted, by reason, since the counter was built (not saved in snapshots).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusions {
+    /// [`Exclusion::Bot`]
+    pub bot: u64,
+    /// [`Exclusion::Prefetch`]
+    pub prefetch: u64,
+    /// [`Exclusion::Method`]
+    pub method: u64,
+    /// [`Exclusion::Status`]
+    pub status: u64,
+    /// [`Exclusion::NotPage`]
+    pub not_page: u64,
 }
 
 /// How saving has gone: readable with [`Counter::save_status`], so a host app can alert when
@@ -116,6 +149,7 @@ impl Inner {
             snapshot_path,
             save_lock: Mutex::new(()),
             save_status: Mutex::new(SaveStatus::default()),
+            exclusions: Default::default(),
         }
     }
 
@@ -402,6 +436,37 @@ impl Counter {
     /// `max_dedup_entries` after upkeep).
     pub fn tracked_article_views(&self) -> usize {
         self.inner.articles.dedup.len()
+    }
+
+    /// Records a request that was not counted, by reason (the web layer calls this; custom
+    /// integrations may too). Readable with [`Counter::exclusions`].
+    pub fn exclude(&self, reason: Exclusion) {
+        let i = match reason {
+            Exclusion::Bot => 0,
+            Exclusion::Prefetch => 1,
+            Exclusion::Method => 2,
+            Exclusion::Status => 3,
+            Exclusion::NotPage => 4,
+        };
+        self.inner.exclusions[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests not counted since the counter was built, by reason.
+    pub fn exclusions(&self) -> Exclusions {
+        let e = &self.inner.exclusions;
+        let n = |i: usize| e[i].load(Ordering::Relaxed);
+        Exclusions {
+            bot: n(0),
+            prefetch: n(1),
+            method: n(2),
+            status: n(3),
+            not_page: n(4),
+        }
+    }
+
+    /// Today's date on the site's local calendar.
+    pub fn today(&self) -> Date {
+        self.inner.calendar.day(self.now()).date
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).

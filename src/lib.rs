@@ -55,6 +55,9 @@
 mod article_views;
 pub mod articles;
 mod autosave;
+#[cfg(feature = "bots")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
+pub mod bots;
 mod builder;
 mod calendar;
 mod clock;
@@ -70,10 +73,13 @@ pub mod snapshot;
 mod stripes;
 mod traffic;
 mod unique;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod web;
 
 pub use builder::{CounterBuilder, MAX_DURATION};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use counter::{ArticleStats, Counter, DayCounts, SaveStatus, Stats};
+pub use counter::{ArticleStats, Counter, DayCounts, Exclusion, Exclusions, SaveStatus, Stats};
 pub use error::{BuildError, SnapshotError};
 pub use ids::{ArticleId, VisitorId};
 pub use periods::{Period, Periods, HISTORY_DAYS};

@@ -1,0 +1,353 @@
+//! Counting page views in a tower (and axum 0.8) app with one layer.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use visitor_counter::{web::CountLayer, Counter};
+//!
+//! let counter = Counter::builder().build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { axum::response::Html("<h1>Trang chủ</h1>") }))
+//!     .layer(CountLayer::new(counter.clone()));
+//! # Ok::<(), visitor_counter::BuildError>(())
+//! ```
+//!
+//! For each request the layer decides, in this order:
+//! 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
+//! 2. a crawler by User-Agent ([`crate::bots::is_bot`]) → [`Exclusion::Bot`];
+//! 3. a prefetch or prerender (`Sec-Purpose` or `Purpose` header containing `prefetch`) →
+//!    [`Exclusion::Prefetch`];
+//! 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response the page
+//!    predicate rejects (by default: not `text/html`) → [`Exclusion::NotPage`];
+//! 5. otherwise a page view: [`Counter::view_article`] when the request or the response carries
+//!    an [`ArticleId`] extension (axum handlers can return `(Extension(id), Html(..))`), else
+//!    [`Counter::hit`].
+//!
+//! # Visitor identity
+//! - **Cookie** (default): a random 128-bit id in the first-party cookie `vc_id` (HttpOnly,
+//!   SameSite=Lax, Path=/, one year; `Secure` with [`CountLayer::secure_cookie`]), set on the
+//!   first counted response and read back afterwards. The counter sees
+//!   `VisitorId::from_key(<cookie value>)`.
+//! - **Cookieless** ([`CountLayer::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
+//!   client IP, the User-Agent and the site name, under a secret key drawn at random for each
+//!   local day and kept only in memory: ids change at local midnight, and no IP or User-Agent
+//!   is stored anywhere, the snapshot included. The client IP is the socket's
+//!   (`axum::extract::ConnectInfo<SocketAddr>`, present when the app is served with
+//!   `into_make_service_with_connect_info`), or the first address of a proxy header named with
+//!   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set.
+
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use parking_lot::Mutex;
+use time::Date;
+
+use crate::{ArticleId, Counter, Exclusion, VisitorId};
+
+/// The cookie that carries a visitor's id.
+pub const COOKIE_NAME: &str = "vc_id";
+
+/// Decides from a response's status and headers whether it is a page. Default: `text/html`.
+pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Identity {
+    Cookie { secure: bool },
+    Cookieless { site: String },
+}
+
+/// The per-day secret key of cookieless ids.
+struct DailyKey {
+    day: Option<Date>,
+    key: std::collections::hash_map::RandomState,
+}
+
+struct Shared {
+    counter: Counter,
+    identity: Identity,
+    proxy_header: Option<http::HeaderName>,
+    is_page: PagePredicate,
+    daily: Mutex<DailyKey>,
+}
+
+/// A tower [`Layer`](tower::Layer) that counts page views; see the [module docs](self).
+#[derive(Clone)]
+pub struct CountLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CountLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountLayer").finish_non_exhaustive()
+    }
+}
+
+fn default_is_page(status: StatusCode, headers: &HeaderMap) -> bool {
+    let _ = status;
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
+impl CountLayer {
+    /// Counts into `counter`, identifying visitors by the `vc_id` cookie.
+    pub fn new(counter: Counter) -> CountLayer {
+        CountLayer {
+            shared: Arc::new(Shared {
+                counter,
+                identity: Identity::Cookie { secure: false },
+                proxy_header: None,
+                is_page: Arc::new(default_is_page),
+                daily: Mutex::new(DailyKey {
+                    day: None,
+                    key: Default::default(),
+                }),
+            }),
+        }
+    }
+
+    fn with(self, f: impl FnOnce(&mut Shared)) -> CountLayer {
+        let mut shared = Arc::try_unwrap(self.shared).unwrap_or_else(|s| Shared {
+            counter: s.counter.clone(),
+            identity: s.identity.clone(),
+            proxy_header: s.proxy_header.clone(),
+            is_page: s.is_page.clone(),
+            daily: Mutex::new(DailyKey {
+                day: None,
+                key: Default::default(),
+            }),
+        });
+        f(&mut shared);
+        CountLayer {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Marks the cookie `Secure` (sites served over HTTPS only).
+    #[must_use]
+    pub fn secure_cookie(self, secure: bool) -> CountLayer {
+        self.with(|s| {
+            if let Identity::Cookie { secure: ref mut v } = s.identity {
+                *v = secure;
+            }
+        })
+    }
+
+    /// Identifies visitors without cookies, by a daily-keyed hash of IP, User-Agent and `site`.
+    #[must_use]
+    pub fn cookieless(self, site: impl Into<String>) -> CountLayer {
+        let site = site.into();
+        self.with(|s| s.identity = Identity::Cookieless { site })
+    }
+
+    /// Takes the client IP from the first address in this header (such as `x-forwarded-for`)
+    /// instead of the socket. Set it only behind a proxy that overwrites the header.
+    ///
+    /// # Panics
+    /// Never: an invalid header name is ignored and the socket address is used.
+    #[must_use]
+    pub fn trusted_proxy_header(self, name: &str) -> CountLayer {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).ok();
+        self.with(|s| s.proxy_header = name)
+    }
+
+    /// Replaces the page predicate (called for 2xx responses only).
+    #[must_use]
+    pub fn page_predicate(
+        self,
+        f: impl Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> CountLayer {
+        let f: PagePredicate = Arc::new(f);
+        self.with(|s| s.is_page = f)
+    }
+}
+
+impl<S> tower::Layer<S> for CountLayer {
+    type Service = CountService<S>;
+    fn layer(&self, inner: S) -> CountService<S> {
+        CountService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`CountLayer`] wraps around an app.
+#[derive(Clone)]
+pub struct CountService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for CountService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountService").finish_non_exhaustive()
+    }
+}
+
+/// What was decided before the app answered.
+enum Plan {
+    Excluded(Exclusion),
+    Count {
+        visitor: VisitorId,
+        /// A new cookie value to set on the response.
+        new_cookie: Option<String>,
+        article: Option<ArticleId>,
+    },
+}
+
+fn header(h: &HeaderMap, name: http::header::HeaderName) -> &str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn cookie_value(h: &HeaderMap) -> Option<&str> {
+    h.get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
+        .find(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn new_cookie_value() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: fall back to a per-process keyed hash of time and a counter.
+        let s = std::collections::hash_map::RandomState::new();
+        let t = std::time::SystemTime::now();
+        bytes[..8].copy_from_slice(&s.hash_one((t, 1u8)).to_le_bytes());
+        bytes[8..].copy_from_slice(&s.hash_one((t, 2u8)).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Shared {
+    fn plan<B>(&self, req: &Request<B>) -> Plan {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Plan::Excluded(Exclusion::Method);
+        }
+        let h = req.headers();
+        let ua = header(h, USER_AGENT);
+        if crate::bots::is_bot(ua) {
+            return Plan::Excluded(Exclusion::Bot);
+        }
+        let purpose = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("prefetch"))
+        };
+        if purpose("sec-purpose") || purpose("purpose") || purpose("x-moz") {
+            return Plan::Excluded(Exclusion::Prefetch);
+        }
+        let article = req.extensions().get::<ArticleId>().copied();
+        let (visitor, new_cookie) = match &self.identity {
+            Identity::Cookie { .. } => match cookie_value(h) {
+                Some(v) => (VisitorId::from_key(v), None),
+                None => {
+                    let v = new_cookie_value();
+                    (VisitorId::from_key(&v), Some(v))
+                }
+            },
+            Identity::Cookieless { site } => {
+                let ip = self.client_ip(req);
+                (self.cookieless_id(ip, ua, site), None)
+            }
+        };
+        Plan::Count {
+            visitor,
+            new_cookie,
+            article,
+        }
+    }
+
+    fn client_ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
+        if let Some(name) = &self.proxy_header {
+            let first = req
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            if first.is_some() {
+                return first;
+            }
+        }
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    }
+
+    fn cookieless_id(&self, ip: Option<IpAddr>, ua: &str, site: &str) -> VisitorId {
+        let today = self.counter.today();
+        let mut daily = self.daily.lock();
+        if daily.day != Some(today) {
+            *daily = DailyKey {
+                day: Some(today),
+                key: Default::default(),
+            };
+        }
+        VisitorId::from(daily.key.hash_one((ip, ua, site)))
+    }
+
+    fn finish<B>(&self, plan: Plan, res: &mut Response<B>) {
+        let (visitor, new_cookie, article) = match plan {
+            Plan::Excluded(why) => return self.counter.exclude(why),
+            Plan::Count {
+                visitor,
+                new_cookie,
+                article,
+            } => (visitor, new_cookie, article),
+        };
+        if !res.status().is_success() {
+            return self.counter.exclude(Exclusion::Status);
+        }
+        if !(self.is_page)(res.status(), res.headers()) {
+            return self.counter.exclude(Exclusion::NotPage);
+        }
+        match article.or_else(|| res.extensions().get::<ArticleId>().copied()) {
+            Some(a) => self.counter.view_article(a, visitor),
+            None => self.counter.hit(visitor),
+        }
+        if let Some(v) = new_cookie {
+            let secure = matches!(self.identity, Identity::Cookie { secure: true });
+            let cookie = format!(
+                "{COOKIE_NAME}={v}; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax{}",
+                if secure { "; Secure" } else { "" }
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                res.headers_mut().append(SET_COOKIE, value);
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for CountService<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let plan = self.shared.plan(&req);
+        let shared = self.shared.clone();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            shared.finish(plan, &mut res);
+            Ok(res)
+        })
+    }
+}
