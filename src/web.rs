@@ -14,8 +14,9 @@
 //! For each request the layer decides, in this order:
 //! 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
 //! 2. a crawler by User-Agent ([`crate::bots::is_bot`]) → [`Exclusion::Bot`];
-//! 3. a prefetch or prerender (`Sec-Purpose` or `Purpose` header containing `prefetch`) →
-//!    [`Exclusion::Prefetch`];
+//! 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
+//!    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
+//!    counted either: browsers do not request it again);
 //! 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response the page
 //!    predicate rejects (by default: not `text/html`) → [`Exclusion::NotPage`];
 //! 5. otherwise a page view: [`Counter::view_article`] when the request or the response carries
@@ -33,7 +34,9 @@
 //!   is stored anywhere, the snapshot included. The client IP is the socket's
 //!   (`axum::extract::ConnectInfo<SocketAddr>`, present when the app is served with
 //!   `into_make_service_with_connect_info`), or the first address of a proxy header named with
-//!   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set.
+//!   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set
+//!   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader with
+//!   the same User-Agent would be one visitor: serve the app with connect info.
 
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -202,8 +205,12 @@ enum Plan {
     },
 }
 
-fn header(h: &HeaderMap, name: http::header::HeaderName) -> &str {
-    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+/// A header's value as text; bytes that are not UTF-8 (some browsers put raw device names in
+/// their User-Agent) are replaced, not dropped.
+fn header(h: &HeaderMap, name: http::header::HeaderName) -> std::borrow::Cow<'_, str> {
+    h.get(name).map_or(std::borrow::Cow::Borrowed(""), |v| {
+        String::from_utf8_lossy(v.as_bytes())
+    })
 }
 
 fn cookie_value(h: &HeaderMap) -> Option<&str> {
@@ -234,6 +241,7 @@ impl Shared {
         }
         let h = req.headers();
         let ua = header(h, USER_AGENT);
+        let ua = ua.as_ref();
         if crate::bots::is_bot(ua) {
             return Plan::Excluded(Exclusion::Bot);
         }
@@ -273,7 +281,13 @@ impl Shared {
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok());
+                .and_then(|v| {
+                    // Some proxies write `ip:port` or `[v6]:port`.
+                    let v = v.trim();
+                    v.parse::<IpAddr>()
+                        .ok()
+                        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+                });
             if first.is_some() {
                 return first;
             }
