@@ -19,7 +19,7 @@ use crate::periods::{Period, Periods, HISTORY_DAYS};
 use crate::sessions::{SessionConfig, Sessions};
 use crate::snapshot::state::{SavedCalendar, StateV1};
 use crate::snapshot::{self, file};
-use crate::traffic::{Tally, Traffic, TrafficCounts};
+use crate::traffic::{Stripe, Tally, TrafficCounts};
 use crate::unique::Unique;
 
 /// The site's statistics at one instant.
@@ -71,8 +71,8 @@ pub struct Counter {
 pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     calendar: Calendar,
-    sessions: Sessions,
-    traffic: Traffic,
+    /// The session table; each shard also carries its stripe of the visit and page view counts.
+    sessions: Sessions<Stripe>,
     unique: Unique,
     articles: ArticleViews,
     initial: Tally,
@@ -142,7 +142,6 @@ impl Inner {
             clock,
             calendar,
             sessions: Sessions::new(sessions),
-            traffic: Traffic::new(),
             unique: Unique::default(),
             articles: ArticleViews::new(dedup_window, max_dedup_entries),
             initial,
@@ -169,7 +168,11 @@ impl Inner {
                 week_start: self.calendar.week_start.number_days_from_monday(),
             },
             initial: self.initial,
-            traffic: self.traffic.merged(),
+            traffic: {
+                let mut all = TrafficCounts::default();
+                self.sessions.for_each_payload(|s| s.merge_into(&mut all));
+                all
+            },
             unique: self.unique.snapshot(),
             sessions: self.sessions.records(saved_at),
             articles,
@@ -198,7 +201,9 @@ impl Inner {
             unique.periods.clear_weeks();
         }
         self.initial = initial;
-        self.traffic.restore(traffic);
+        let mut first = Some(traffic);
+        self.sessions
+            .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
         self.sessions.restore(saved_at, &sessions)?;
         self.articles.restore(saved_at, articles, &article_dedup)?;
@@ -315,8 +320,9 @@ impl Counter {
     #[inline]
     fn record(&self, visitor: VisitorId, now: i64) -> crate::calendar::PeriodKeys {
         let inner = &*self.inner;
-        let touch = inner.sessions.touch(visitor, now);
-        let recorded = inner.traffic.record(&inner.calendar, now, touch.new_visit);
+        let (touch, recorded) = inner.sessions.touch(visitor, now, |touch, stripe| {
+            stripe.record(&inner.calendar, now, touch.new_visit)
+        });
         if touch.previous.is_none_or(|p| p < recorded.day.start) {
             inner.unique.insert(visitor, &recorded.day.keys);
         }
@@ -344,7 +350,10 @@ impl Counter {
         inner.sessions.upkeep(now);
         inner.articles.dedup.try_upkeep(now);
         let keys = inner.calendar.day(now).keys;
-        let (mut visits, mut page_views) = inner.traffic.periods(&keys);
+        let (mut visits, mut page_views) = (Periods::default(), Periods::default());
+        inner
+            .sessions
+            .for_each_payload(|s| s.add_periods(&keys, &mut visits, &mut page_views));
         visits.total += inner.initial.visits;
         page_views.total += inner.initial.page_views;
         Stats {
@@ -387,7 +396,10 @@ impl Counter {
             .filter_map(|back| today.checked_sub(time::Duration::days(back)))
             .collect();
         let keys: Vec<i32> = dates.iter().map(|d| d.to_julian_day()).collect();
-        let tallies = self.inner.traffic.days(&keys);
+        let mut tallies = vec![Tally::default(); keys.len()];
+        self.inner
+            .sessions
+            .for_each_payload(|s| s.add_days(&keys, &mut tallies));
         let visitors = self.inner.unique.days(&keys);
         dates
             .into_iter()

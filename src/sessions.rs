@@ -30,14 +30,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::HashMap;
+
 use parking_lot::Mutex;
 
 use crate::clock::{BASE_NS, MAX_NS, MIN_NS};
-use crate::ids::{IdBuildHasher, VisitorId};
+use crate::ids::{mix64, IdBuildHasher, VisitorId};
 use crate::snapshot::state::SavedSession;
-use crate::stripes::{Padded, Pending};
+use crate::stripes::Padded;
 
 /// An entry: bit 63 is the online flag, bits 0..63 the last page view as a 63-bit signed offset
 /// from [`BASE_NS`] (16 bytes per entry with its key, which keeps 1M sessions near 50 bytes each).
@@ -92,36 +93,80 @@ struct Queues {
     idle: Queue,
 }
 
-/// Run opportunistic upkeep once per this many page views on a stripe.
+/// Run opportunistic upkeep once per this many page views on a shard.
 pub(crate) const UPKEEP_EVERY: u32 = 4096;
 
-pub(crate) struct Sessions {
-    map: DashMap<u64, Packed, IdBuildHasher>,
+/// One shard: its visitors, the visitors that came online since upkeep last ran, and the
+/// shard's share of whatever else a page view updates (`P`: the traffic counters), so that a page
+/// view takes one lock, not two.
+struct Shard<P> {
+    map: HashMap<u64, Packed, IdBuildHasher>,
+    came_online: Vec<Queued>,
+    payload: P,
+}
+
+pub(crate) struct Sessions<P> {
+    shards: Box<[Padded<Mutex<Shard<P>>>]>,
+    /// `64 - log2(shards)`.
+    shift: u32,
     len: Padded<AtomicUsize>,
     online: Padded<AtomicI64>,
-    came_online: Pending<u64>,
     queues: Mutex<Queues>,
     cfg: SessionConfig,
 }
 
-impl Sessions {
-    pub(crate) fn new(cfg: SessionConfig) -> Sessions {
+impl<P: Default> Sessions<P> {
+    pub(crate) fn new(cfg: SessionConfig) -> Sessions<P> {
+        let n = shard_count();
         Sessions {
-            map: DashMap::with_hasher(IdBuildHasher::default()),
+            shards: (0..n)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        map: HashMap::default(),
+                        came_online: Vec::new(),
+                        payload: P::default(),
+                    }))
+                })
+                .collect(),
+            shift: 64 - n.trailing_zeros(),
             len: Padded(AtomicUsize::new(0)),
             online: Padded(AtomicI64::new(0)),
-            came_online: Pending::new(),
             queues: Mutex::new(Queues::default()),
             cfg,
         }
     }
+}
 
-    /// Records a page view by `visitor` at `now`. Hot path: one shard write lock; allocates only
-    /// for a visitor the table does not hold yet.
+/// Shards: a power of two, four per available core, between 4 and 64 (as `DashMap` does).
+fn shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 4).next_power_of_two().clamp(4, 64)
+}
+
+impl<P> Sessions<P> {
+    /// The shard of a visitor. Uses hash bits that the shard's own table does not use for its
+    /// bucket index or its control bytes (the top seven), like `DashMap`.
     #[inline]
-    pub(crate) fn touch(&self, visitor: VisitorId, now: i64) -> Touch {
-        let (touch, came_online) = match self.map.entry(visitor.as_u64()) {
-            Entry::Occupied(mut e) => {
+    fn shard(&self, v: u64) -> &Mutex<Shard<P>> {
+        let i = ((mix64(v) << 7) >> self.shift) as usize;
+        &self.shards[i]
+    }
+
+    /// Records a page view by `visitor` at `now`, then runs `f` on the visitor's shard payload
+    /// under the same lock. Hot path: one shard lock; allocates only for a visitor the table
+    /// does not hold yet (or when a shard's came-online buffer grows).
+    #[inline]
+    pub(crate) fn touch<R>(
+        &self,
+        visitor: VisitorId,
+        now: i64,
+        f: impl FnOnce(&Touch, &mut P) -> R,
+    ) -> (Touch, R) {
+        let v = visitor.as_u64();
+        let mut guard = self.shard(v).lock();
+        let shard = &mut *guard;
+        let (touch, came_online) = match shard.map.entry(v) {
+            MapEntry::Occupied(mut e) => {
                 let s = *e.get();
                 let last = s.last_seen();
                 *e.get_mut() = Packed::new(last.max(now), true);
@@ -131,7 +176,7 @@ impl Sessions {
                 };
                 (touch, !s.online())
             }
-            Entry::Vacant(e) => {
+            MapEntry::Vacant(e) => {
                 e.insert(Packed::new(now, true));
                 self.len.fetch_add(1, Ordering::Relaxed);
                 let touch = Touch {
@@ -142,15 +187,35 @@ impl Sessions {
             }
         };
         if came_online {
-            self.came_online(visitor, now);
+            self.online.fetch_add(1, Ordering::Relaxed);
+            shard.came_online.push((now, v));
         }
-        touch
+        let r = f(&touch, &mut shard.payload);
+        (touch, r)
     }
 
-    #[cold]
-    fn came_online(&self, visitor: VisitorId, now: i64) {
-        self.online.fetch_add(1, Ordering::Relaxed);
-        self.came_online.push(now, visitor.as_u64());
+    /// Runs `f` on each shard's payload, locking one shard at a time.
+    pub(crate) fn for_each_payload(&self, mut f: impl FnMut(&mut P)) {
+        for s in self.shards.iter() {
+            f(&mut s.lock().payload);
+        }
+    }
+
+    /// Runs `f` on the entry of `v`, if tracked, under its shard's lock.
+    fn with_entry<R>(&self, v: u64, f: impl FnOnce(&mut Packed) -> R) -> Option<R> {
+        self.shard(v).lock().map.get_mut(&v).map(f)
+    }
+
+    /// Removes `v` when `keep` says so; true when removed.
+    fn remove_if(&self, v: u64, remove: impl FnOnce(Packed) -> bool) -> bool {
+        let mut shard = self.shard(v).lock();
+        match shard.map.get(&v) {
+            Some(&s) if remove(s) => {
+                shard.map.remove(&v);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Whether the table holds more than `max_sessions` visitors.
@@ -184,7 +249,9 @@ impl Sessions {
     }
 
     fn upkeep_locked(&self, q: &mut Queues, now: i64) {
-        self.came_online.drain_into(&mut q.online);
+        for s in self.shards.iter() {
+            q.online.extend(s.lock().came_online.drain(..).map(Reverse));
+        }
         self.expire_online(q, now.saturating_sub(self.cfg.online_window));
         self.expire_idle(q, now.saturating_sub(self.cfg.session_timeout));
         self.evict(q);
@@ -205,7 +272,8 @@ impl Sessions {
             }
             q.online.pop();
             let mut requeue = None;
-            if let Some(mut e) = self.map.get_mut(&v) {
+            let mut offline = None;
+            self.with_entry(v, |e| {
                 let s = *e;
                 if s.online() {
                     let last = s.last_seen();
@@ -213,10 +281,13 @@ impl Sessions {
                         requeue = Some(Reverse((last, v)));
                     } else {
                         *e = Packed::new(last, false);
-                        self.online.fetch_sub(1, Ordering::Relaxed);
-                        q.idle.push(Reverse((last, v)));
+                        offline = Some(Reverse((last, v)));
                     }
                 }
+            });
+            if let Some(o) = offline {
+                self.online.fetch_sub(1, Ordering::Relaxed);
+                q.idle.push(o);
             }
             if let Some(r) = requeue {
                 q.online.push(r);
@@ -237,10 +308,7 @@ impl Sessions {
 
     /// Removes `v` if it is offline and last seen at `last`; false for a stale queue entry.
     fn remove_offline(&self, v: u64, last: i64) -> bool {
-        let removed = self
-            .map
-            .remove_if(&v, |_, s| !s.online() && s.last_seen() == last)
-            .is_some();
+        let removed = self.remove_if(v, |s| !s.online() && s.last_seen() == last);
         if removed {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
@@ -253,14 +321,11 @@ impl Sessions {
             if let Some(Reverse((last, v))) = q.idle.pop() {
                 self.remove_offline(v, last);
             } else if let Some(Reverse((queued, v))) = q.online.pop() {
-                let removed = self
-                    .map
-                    .remove_if(&v, |_, s| s.online() && s.last_seen() <= queued)
-                    .is_some();
+                let removed = self.remove_if(v, |s| s.online() && s.last_seen() <= queued);
                 if removed {
                     self.len.fetch_sub(1, Ordering::Relaxed);
                     self.online.fetch_sub(1, Ordering::Relaxed);
-                } else if let Some(s) = self.map.get(&v).map(|e| *e) {
+                } else if let Some(s) = self.with_entry(v, |e| *e) {
                     // Seen since it was queued: queue it again at its true last page view.
                     if s.online() {
                         q.online.push(Reverse((s.last_seen(), v)));
@@ -273,15 +338,18 @@ impl Sessions {
     }
 }
 
-impl Sessions {
+impl<P> Sessions<P> {
     /// Every tracked session, with instants as ages before `saved_at`. Locks one shard at a time.
     pub(crate) fn records(&self, saved_at: i64) -> Vec<SavedSession> {
         let mut out = Vec::with_capacity(self.len());
-        out.extend(self.map.iter().map(|e| SavedSession {
-            visitor: VisitorId::from(*e.key()),
-            age: saved_at.saturating_sub(e.value().last_seen()),
-            online: e.value().online(),
-        }));
+        for s in self.shards.iter() {
+            let s = s.lock();
+            out.extend(s.map.iter().map(|(&v, p)| SavedSession {
+                visitor: VisitorId::from(v),
+                age: saved_at.saturating_sub(p.last_seen()),
+                online: p.online(),
+            }));
+        }
         out
     }
 
@@ -294,7 +362,12 @@ impl Sessions {
                 .filter(|t| (MIN_NS..=MAX_NS).contains(t))
                 .ok_or("a session's last page view is out of range")?;
             let v = r.visitor.as_u64();
-            if let Some(old) = self.map.insert(v, Packed::new(last_seen, r.online)) {
+            let old = self
+                .shard(v)
+                .lock()
+                .map
+                .insert(v, Packed::new(last_seen, r.online));
+            if let Some(old) = old {
                 // A repeated visitor: keep the counts consistent with the entry that stays.
                 if old.online() {
                     self.online.fetch_sub(1, Ordering::Relaxed);
@@ -319,7 +392,7 @@ mod tests {
 
     const S: i64 = 1_000_000_000;
 
-    fn table(max: usize) -> Sessions {
+    fn table(max: usize) -> Sessions<()> {
         Sessions::new(SessionConfig {
             online_window: 300 * S,
             session_timeout: 1800 * S,
@@ -349,7 +422,7 @@ mod tests {
         let t = table(100);
         let v = VisitorId::from(1);
         let t0 = BASE_NS;
-        t.touch(v, t0);
+        t.touch(v, t0, |_, _| ()).0;
         t.upkeep(t0 + 300 * S - 1);
         assert_eq!(t.online(), 1);
         t.upkeep(t0 + 300 * S);
@@ -363,14 +436,14 @@ mod tests {
     fn a_visitor_seen_again_stays_online() {
         let t = table(100);
         let v = VisitorId::from(1);
-        t.touch(v, 0);
-        t.touch(v, 200 * S);
+        t.touch(v, 0, |_, _| ()).0;
+        t.touch(v, 200 * S, |_, _| ()).0;
         t.upkeep(450 * S);
         assert_eq!(t.online(), 1);
         t.upkeep(500 * S);
         assert_eq!(t.online(), 0);
         // Back after going offline: online again, same visit (within the timeout).
-        let touch = t.touch(v, 600 * S);
+        let touch = t.touch(v, 600 * S, |_, _| ()).0;
         assert!(!touch.new_visit);
         t.upkeep(600 * S);
         assert_eq!(t.online(), 1);
@@ -380,15 +453,15 @@ mod tests {
     fn eviction_forgets_least_recently_seen() {
         let t = table(3);
         for i in 0..3u64 {
-            t.touch(VisitorId::from(i), i as i64 * S);
+            t.touch(VisitorId::from(i), i as i64 * S, |_, _| ()).0;
         }
         // Visitor 0 comes back: now 1 is the least recently seen.
-        t.touch(VisitorId::from(0), 10 * S);
-        t.touch(VisitorId::from(9), 11 * S);
+        t.touch(VisitorId::from(0), 10 * S, |_, _| ()).0;
+        t.touch(VisitorId::from(9), 11 * S, |_, _| ()).0;
         t.upkeep(11 * S);
         assert_eq!(t.len(), 3);
-        assert!(t.touch(VisitorId::from(1), 12 * S).new_visit);
-        assert!(!t.touch(VisitorId::from(0), 12 * S).new_visit);
+        assert!(t.touch(VisitorId::from(1), 12 * S, |_, _| ()).0.new_visit);
+        assert!(!t.touch(VisitorId::from(0), 12 * S, |_, _| ()).0.new_visit);
         t.upkeep(12 * S);
         assert_eq!(t.online(), t.len() as u64);
     }
