@@ -422,7 +422,7 @@ mod tests {
         let t = table(100);
         let v = VisitorId::from(1);
         let t0 = BASE_NS;
-        t.touch(v, t0, |_, _| ()).0;
+        t.touch(v, t0, |_, _| ());
         t.upkeep(t0 + 300 * S - 1);
         assert_eq!(t.online(), 1);
         t.upkeep(t0 + 300 * S);
@@ -436,8 +436,8 @@ mod tests {
     fn a_visitor_seen_again_stays_online() {
         let t = table(100);
         let v = VisitorId::from(1);
-        t.touch(v, 0, |_, _| ()).0;
-        t.touch(v, 200 * S, |_, _| ()).0;
+        t.touch(v, 0, |_, _| ());
+        t.touch(v, 200 * S, |_, _| ());
         t.upkeep(450 * S);
         assert_eq!(t.online(), 1);
         t.upkeep(500 * S);
@@ -456,8 +456,8 @@ mod tests {
             t.touch(VisitorId::from(i), i as i64 * S, |_, _| ()).0;
         }
         // Visitor 0 comes back: now 1 is the least recently seen.
-        t.touch(VisitorId::from(0), 10 * S, |_, _| ()).0;
-        t.touch(VisitorId::from(9), 11 * S, |_, _| ()).0;
+        t.touch(VisitorId::from(0), 10 * S, |_, _| ());
+        t.touch(VisitorId::from(9), 11 * S, |_, _| ());
         t.upkeep(11 * S);
         assert_eq!(t.len(), 3);
         assert!(t.touch(VisitorId::from(1), 12 * S, |_, _| ()).0.new_visit);
