@@ -453,7 +453,7 @@ mod tests {
     fn eviction_forgets_least_recently_seen() {
         let t = table(3);
         for i in 0..3u64 {
-            t.touch(VisitorId::from(i), i as i64 * S, |_, _| ()).0;
+            t.touch(VisitorId::from(i), i as i64 * S, |_, _| ());
         }
         // Visitor 0 comes back: now 1 is the least recently seen.
         t.touch(VisitorId::from(0), 10 * S, |_, _| ());
