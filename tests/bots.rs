@@ -461,7 +461,6 @@ fn other_browsers_and_in_app_views_are_not_bots() {
 /// An HTTP library the isbot 0.1 list does not know: the JDK's `java.net.http.HttpClient`
 /// (`^java/` only catches the legacy `HttpURLConnection`).
 #[test]
-#[ignore = "known miss of the isbot 0.1 pattern list"]
 fn jdk_http_client_is_a_bot() {
     check(true, &[("Java HttpClient", "Java-http-client/17.0.9")]);
 }
