@@ -24,7 +24,8 @@
 //!    [`Counter::hit`].
 //!
 //! # Visitor identity
-//! - **Cookie** (default): a random 128-bit id in the first-party cookie `vc_id` (HttpOnly,
+//! - **Cookie** (default): a random 128-bit id (keyed SipHash output under per-thread random
+//!   keys) in the first-party cookie `vc_id` (HttpOnly,
 //!   SameSite=Lax, Path=/, one year; `Secure` with [`CountLayer::secure_cookie`]), set on the
 //!   first counted response and read back afterwards. The counter sees
 //!   `VisitorId::from_key(<cookie value>)`.
@@ -222,16 +223,30 @@ fn cookie_value(h: &HeaderMap) -> Option<&str> {
         .find(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A fresh 128-bit cookie value as 32 hex digits: two outputs of SipHash-1-3 under this
+/// thread's secret random keys (std's `RandomState`, seeded from the OS once per thread) over a
+/// per-thread sequence number. Unpredictable without the keys, and no system call per visitor.
 fn new_cookie_value() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness: fall back to a per-process keyed hash of time and a counter.
-        let s = std::collections::hash_map::RandomState::new();
-        let t = std::time::SystemTime::now();
-        bytes[..8].copy_from_slice(&s.hash_one((t, 1u8)).to_le_bytes());
-        bytes[8..].copy_from_slice(&s.hash_one((t, 2u8)).to_le_bytes());
+    use std::cell::Cell;
+    use std::collections::hash_map::RandomState;
+    thread_local! {
+        static KEYS: RandomState = RandomState::new();
+        static SEQ: Cell<u64> = const { Cell::new(0) };
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let n = SEQ.with(|s| {
+        let n = s.get();
+        s.set(n.wrapping_add(1));
+        n
+    });
+    let (a, b) = KEYS.with(|k| (k.hash_one((n, 0u8)), k.hash_one((n, 1u8))));
+    let mut out = String::with_capacity(32);
+    for word in [a, b] {
+        for shift in (0..16).rev() {
+            let digit = ((word >> (shift * 4)) & 0xf) as u32;
+            out.push(char::from_digit(digit, 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 impl Shared {
