@@ -51,6 +51,14 @@ impl Dedup {
             return true;
         }
         let pair = (article.as_u64(), visitor.as_u64());
+        // A refresh within the window is the common case: answer it under a shared read lock.
+        if self
+            .counted
+            .get(&pair)
+            .is_some_and(|t| now.saturating_sub(*t) < self.window)
+        {
+            return false;
+        }
         match self.counted.entry(pair) {
             Entry::Occupied(mut e) => {
                 if now.saturating_sub(*e.get()) < self.window {
