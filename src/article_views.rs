@@ -87,14 +87,16 @@ impl ArticleViews {
     pub(crate) fn reset(&self, article: ArticleId) {
         self.counts.remove(&article);
         self.dedup.forget_article(article);
-        self.rankings.remove(article);
-        let counts = &self.counts;
-        let snapshot: Vec<(ArticleId, PeriodBuckets<u64>)> = counts
+        // Rebuilt from the remaining articles: one of them may move up into the lists.
+        self.rankings.rebuild_shard(article, &self.all_counts());
+    }
+
+    /// A copy of every article's counters, taken one shard at a time.
+    fn all_counts(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)> {
+        self.counts
             .iter()
             .map(|e| (*e.key(), e.value().clone()))
-            .collect();
-        self.rankings
-            .rebuild_shard(article, snapshot.iter().map(|(a, b)| (*a, b)));
+            .collect()
     }
 
     /// Counters and dedup state (for a snapshot), instants as ages before `saved_at`.
@@ -102,12 +104,7 @@ impl ArticleViews {
         &self,
         saved_at: i64,
     ) -> (Vec<(ArticleId, PeriodBuckets<u64>)>, Vec<SavedDedup>) {
-        let counts = self
-            .counts
-            .iter()
-            .map(|e| (*e.key(), e.value().clone()))
-            .collect();
-        (counts, self.dedup.records(saved_at))
+        (self.all_counts(), self.dedup.records(saved_at))
     }
 
     /// Restores saved counters and dedup state; `Err` for malformed data.
@@ -124,7 +121,7 @@ impl ArticleViews {
             self.counts.insert(id, buckets);
         }
         self.dedup.restore(saved_at, dedup)?;
-        self.rebuild_rankings();
+        self.rankings.rebuild(&self.all_counts());
         Ok(())
     }
 
@@ -133,15 +130,6 @@ impl ArticleViews {
         for mut e in self.counts.iter_mut() {
             e.value_mut().clear_weeks();
         }
-        self.rebuild_rankings();
-    }
-
-    fn rebuild_rankings(&self) {
-        let snapshot: Vec<(ArticleId, PeriodBuckets<u64>)> = self
-            .counts
-            .iter()
-            .map(|e| (*e.key(), e.value().clone()))
-            .collect();
-        self.rankings.rebuild(snapshot.iter().map(|(a, b)| (*a, b)));
+        self.rankings.rebuild(&self.all_counts());
     }
 }

@@ -375,21 +375,6 @@ impl<T: Default> PeriodBuckets<T> {
         f(&mut self.total, counts.total);
     }
 
-    /// Applies `f` to every bucket held.
-    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
-        for r in [
-            &mut self.day,
-            &mut self.week,
-            &mut self.month,
-            &mut self.year,
-        ] {
-            for s in r.slots.iter_mut() {
-                f(&mut s.1);
-            }
-        }
-        f(&mut self.total);
-    }
-
     /// The bucket of local day `day`, if held.
     pub(crate) fn day(&self, day: i32) -> Option<&T> {
         self.day.get(day)

@@ -60,13 +60,6 @@ impl TopList {
         }
     }
 
-    fn remove(&mut self, id: u64) {
-        if let Some(i) = self.ids.iter().position(|&x| x == id) {
-            self.ids.swap_remove(i);
-            self.views.swap_remove(i);
-        }
-    }
-
     fn entries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.ids.iter().copied().zip(self.views.iter().copied())
     }
@@ -129,36 +122,27 @@ impl Rankings {
 
     /// Rebuilds the shard of `id` from every article in it (after an article's counts were
     /// reset, when an outsider may have to move up).
-    pub(crate) fn rebuild_shard<'a>(
+    pub(crate) fn rebuild_shard(
         &self,
         id: ArticleId,
-        articles: impl Iterator<Item = (ArticleId, &'a PeriodBuckets<u64>)>,
+        articles: &[(ArticleId, PeriodBuckets<u64>)],
     ) {
         let i = shard_of(id);
         let mut shard = self.shards[i].lock();
         shard.lists = PeriodBuckets::default();
-        for (a, views) in articles.filter(|(a, _)| shard_of(*a) == i) {
-            Self::update_locked(&mut shard, a, views, None);
+        for (a, views) in articles.iter().filter(|(a, _)| shard_of(*a) == i) {
+            Self::update_locked(&mut shard, *a, views, None);
         }
     }
 
     /// Rebuilds everything from every article (after a restore).
-    pub(crate) fn rebuild<'a>(
-        &self,
-        articles: impl Iterator<Item = (ArticleId, &'a PeriodBuckets<u64>)>,
-    ) {
+    pub(crate) fn rebuild(&self, articles: &[(ArticleId, PeriodBuckets<u64>)]) {
         let mut shards: Vec<_> = self.shards.iter().map(|s| s.lock()).collect();
         for s in shards.iter_mut() {
             s.lists = PeriodBuckets::default();
         }
         for (a, views) in articles {
-            Self::update_locked(&mut shards[shard_of(a)], a, views, None);
+            Self::update_locked(&mut shards[shard_of(*a)], *a, views, None);
         }
-    }
-
-    /// Removes `id` from its shard's lists.
-    pub(crate) fn remove(&self, id: ArticleId) {
-        let mut shard = self.shards[shard_of(id)].lock();
-        shard.lists.for_each_mut(|list| list.remove(id.as_u64()));
     }
 }
