@@ -1,6 +1,11 @@
 //! Snapshot save and load at 1M sessions plus 10k articles, against writing and reading the
 //! same bytes with `std::fs` alone; and `hit` throughput while a save loop runs.
 //!
+//! Load is measured twice. In this process, iteration after iteration, where the allocator hands
+//! back the memory the previous iteration freed; and in fresh processes (this executable started
+//! again for each iteration, timing itself), which is what a restart is: every page the load
+//! touches is then a new one, for the plain read as for the load.
+//!
 //! `cargo bench --bench snapshot`
 
 use std::hint::black_box;
@@ -9,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use time::macros::datetime;
 use visitor_counter::{ArticleId, Counter, ManualClock, VisitorId};
 
@@ -76,7 +81,7 @@ fn save_and_load(cr: &mut Criterion) {
         })
     });
     g.bench_function("load (build from snapshot)", |b| {
-        b.iter(|| black_box(build(&clock, &path)))
+        b.iter_with_large_drop(|| build(&clock, &path))
     });
     g.bench_function("std_fs_read_same_bytes", |b| {
         b.iter(|| black_box(std::fs::read(&plain).unwrap()))
@@ -126,5 +131,81 @@ fn hit_during_saves(cr: &mut Criterion) {
     let _ = std::fs::remove_dir_all(d);
 }
 
-criterion_group!(benches, save_and_load, hit_during_saves);
-criterion_main!(benches);
+/// Load and plain read of the same snapshot, each in a fresh process.
+fn load_in_fresh_processes(cr: &mut Criterion) {
+    let d = dir();
+    let path = d.join("fresh.snapshot");
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    let c = filled(&clock, &path);
+    c.save().unwrap();
+    drop(c);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let mut g = cr.benchmark_group("snapshot_1m_sessions_10k_articles_fresh_process");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Bytes(len));
+    for job in ["load", "std_fs_read"] {
+        g.bench_function(job, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| in_child(job, &path)).sum())
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(d);
+}
+
+const CHILD_JOB: &str = "VC_BENCH_CHILD_JOB";
+const CHILD_PATH: &str = "VC_BENCH_CHILD_PATH";
+
+/// Runs `job` on `path` in a new process of this executable; the time it measured itself.
+fn in_child(job: &str, path: &Path) -> Duration {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD_JOB, job)
+        .env(CHILD_PATH, path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let nanos: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Duration::from_nanos(nanos)
+}
+
+/// The child's side of [`in_child`]: one job, timed, the nanoseconds printed.
+fn child(job: &str, path: &Path) {
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    // Each side is timed up to having its result, not freeing it.
+    let start = Instant::now();
+    let elapsed = match job {
+        "load" => {
+            let c = black_box(build(&clock, path));
+            let elapsed = start.elapsed();
+            drop(c);
+            elapsed
+        }
+        _ => {
+            let bytes = black_box(std::fs::read(path).unwrap());
+            let elapsed = start.elapsed();
+            drop(bytes);
+            elapsed
+        }
+    };
+    println!("{}", elapsed.as_nanos());
+}
+
+criterion_group!(
+    benches,
+    save_and_load,
+    load_in_fresh_processes,
+    hit_during_saves
+);
+
+fn main() {
+    if let (Some(job), Some(path)) = (std::env::var_os(CHILD_JOB), std::env::var_os(CHILD_PATH)) {
+        child(&job.to_string_lossy(), Path::new(&path));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

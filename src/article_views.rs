@@ -107,22 +107,25 @@ impl ArticleViews {
         (self.all_counts(), self.dedup.records(saved_at))
     }
 
-    /// Restores saved counters and dedup state; `Err` for malformed data.
+    /// Restores saved counters and dedup state into these empty tables while nothing else can
+    /// see them (hence `&mut self`); `Err` for malformed data.
     pub(crate) fn restore(
-        &self,
+        &mut self,
         saved_at: i64,
         counts: Vec<(ArticleId, PeriodBuckets<u64>)>,
         dedup: &[SavedDedup],
     ) -> Result<(), String> {
-        for (id, buckets) in counts {
-            if !buckets.is_well_formed() {
-                return Err(format!("article {id}: malformed counters"));
-            }
-            self.counts.insert(id, buckets);
+        if let Some((id, _)) = counts.iter().find(|(_, b)| !b.is_well_formed()) {
+            return Err(format!("article {id}: malformed counters"));
         }
-        self.dedup.restore(saved_at, dedup)?;
-        self.rankings.rebuild(&self.all_counts());
-        Ok(())
+        debug_assert!(self.counts.is_empty());
+        self.rankings.rebuild(&counts);
+        let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
+        for (id, buckets) in counts {
+            table.insert(id, buckets);
+        }
+        self.counts = table;
+        self.dedup.restore(saved_at, dedup)
     }
 
     /// Empties every article's week buckets (after a change of the week's first day).

@@ -269,7 +269,6 @@ fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
         reason,
     };
     let state = snapshot::decode(&bytes).map_err(corrupt)?;
-    drop(bytes);
     inner.restore(state).map_err(corrupt)
 }
 

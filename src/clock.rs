@@ -114,6 +114,25 @@ pub(crate) const MIN_NS: i64 = BASE_NS - (1 << 62) + 1;
 /// Latest instant held (about 2146).
 pub(crate) const MAX_NS: i64 = BASE_NS + (1 << 62) - 1;
 
+/// An instant held in the range and a flag, in one word: bit 63 is the flag, bits 0..63 the
+/// instant's offset from [`BASE_NS`] as a 63-bit two's complement number. The session table
+/// keeps its entries in this form, and snapshot format 2 writes it as is.
+#[inline]
+pub(crate) fn pack(instant: i64, flag: bool) -> u64 {
+    let offset = (instant.wrapping_sub(BASE_NS) as u64) & !(1 << 63);
+    offset | (u64::from(flag) << 63)
+}
+
+/// The instant and the flag of a [`pack`]ed word. Every word unpacks to an instant within
+/// one nanosecond of the range: `MIN_NS - 1 ..= MAX_NS`.
+#[inline]
+pub(crate) fn unpack(word: u64) -> (i64, bool) {
+    (
+        (((word << 1) as i64) >> 1).wrapping_add(BASE_NS),
+        word >> 63 == 1,
+    )
+}
+
 /// An instant as clamped nanoseconds since the Unix epoch.
 #[inline]
 pub(crate) fn to_nanos(t: OffsetDateTime) -> i64 {

@@ -17,7 +17,7 @@ use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
 use crate::sessions::{SessionConfig, Sessions};
-use crate::snapshot::state::{SavedCalendar, StateV1};
+use crate::snapshot::state::{SavedCalendar, StateV2};
 use crate::snapshot::{self, file};
 use crate::traffic::{Stripe, Tally, TrafficCounts};
 use crate::unique::Unique;
@@ -158,10 +158,10 @@ impl Inner {
     }
 
     /// Everything, as a snapshot holds it.
-    fn capture(&self) -> StateV1 {
+    fn capture(&self) -> StateV2<'static> {
         let saved_at = self.now();
         let (articles, article_dedup) = self.articles.records(saved_at);
-        StateV1 {
+        StateV2 {
             saved_at,
             calendar: SavedCalendar {
                 zone: self.calendar.zone.describe(),
@@ -174,15 +174,15 @@ impl Inner {
                 all
             },
             unique: self.unique.snapshot(),
-            sessions: self.sessions.records(saved_at),
+            sessions: self.sessions.column(),
             articles,
             article_dedup,
         }
     }
 
     /// Loads a decoded snapshot into this fresh state; `Err` says what is malformed.
-    pub(crate) fn restore(&mut self, state: StateV1) -> Result<(), String> {
-        let StateV1 {
+    pub(crate) fn restore(&mut self, state: StateV2<'_>) -> Result<(), String> {
+        let StateV2 {
             saved_at,
             calendar,
             initial,
@@ -205,7 +205,7 @@ impl Inner {
         self.sessions
             .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
-        self.sessions.restore(saved_at, &sessions)?;
+        self.sessions.restore(sessions.iter())?;
         self.articles.restore(saved_at, articles, &article_dedup)?;
         if week_changed {
             self.articles.clear_weeks();

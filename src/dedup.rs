@@ -123,19 +123,23 @@ impl Dedup {
             .collect()
     }
 
-    /// Restores saved entries; `Err` for an instant out of range.
-    pub(crate) fn restore(&self, saved_at: i64, saved: &[SavedDedup]) -> Result<(), String> {
-        let mut q = self.queue.lock();
+    /// Restores saved entries into this empty table while nothing else can see it (hence
+    /// `&mut self`: no locks; the queue is heapified once); `Err` for an instant out of range.
+    pub(crate) fn restore(&mut self, saved_at: i64, saved: &[SavedDedup]) -> Result<(), String> {
+        let counted = DashMap::with_capacity_and_hasher(saved.len(), IdBuildHasher::default());
+        let mut queue = Vec::with_capacity(saved.len());
         for d in saved {
             let at = saved_at
                 .checked_sub(d.age)
                 .ok_or("an article view instant is out of range")?;
             let pair = (d.article.as_u64(), d.visitor.as_u64());
-            if self.counted.insert(pair, at).is_none() {
-                self.len.fetch_add(1, Ordering::Relaxed);
-            }
-            q.push(Reverse((at, pair)));
+            counted.insert(pair, at);
+            queue.push(Reverse((at, pair)));
         }
+        debug_assert!(self.counted.is_empty());
+        *self.len.0.get_mut() = counted.len();
+        self.counted = counted;
+        *self.queue.get_mut() = BinaryHeap::from(queue);
         Ok(())
     }
 

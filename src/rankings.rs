@@ -24,6 +24,9 @@ const SHARDS: usize = 16;
 struct TopList {
     ids: Vec<u64>,
     views: Vec<u64>,
+    /// Once the list is full: the index of its lowest-ranked entry, so that an article that
+    /// does not enter costs one comparison.
+    lowest: usize,
 }
 
 /// `a` ranks above `b`: more views, or as many and a smaller id.
@@ -39,25 +42,42 @@ impl TopList {
         if let Some(i) = self.ids.iter().position(|&x| x == id) {
             // Two views of one article may arrive here out of order: keep the larger count.
             self.views[i] = self.views[i].max(views);
-        } else if self.ids.len() < TOP {
+            if i == self.lowest && self.ids.len() == TOP {
+                self.find_lowest();
+            }
+        } else {
+            self.offer(id, views);
+        }
+    }
+
+    /// Records article `id`, known not to be in the list, with `views`.
+    #[inline]
+    fn offer(&mut self, id: u64, views: u64) {
+        if self.ids.len() < TOP {
             self.ids.push(id);
             self.views.push(views);
-        } else {
-            let (last, _) = self.ids.iter().zip(&self.views).enumerate().fold(
-                (0, (self.ids[0], self.views[0])),
-                |(li, l), (i, (&x, &v))| {
-                    if above(l, (x, v)) {
-                        (i, (x, v))
-                    } else {
-                        (li, l)
-                    }
-                },
-            );
-            if above((id, views), (self.ids[last], self.views[last])) {
-                self.ids[last] = id;
-                self.views[last] = views;
+            if self.ids.len() == TOP {
+                self.find_lowest();
             }
+        } else if above((id, views), self.entry(self.lowest)) {
+            self.ids[self.lowest] = id;
+            self.views[self.lowest] = views;
+            self.find_lowest();
         }
+    }
+
+    fn entry(&self, i: usize) -> (u64, u64) {
+        (self.ids[i], self.views[i])
+    }
+
+    fn find_lowest(&mut self) {
+        self.lowest = (1..self.ids.len()).fold(0, |low, i| {
+            if above(self.entry(low), self.entry(i)) {
+                i
+            } else {
+                low
+            }
+        });
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
@@ -93,16 +113,17 @@ impl Rankings {
     }
 
     /// With `keys`, updates the buckets those keys fall in; without, every bucket `views` holds
-    /// (rebuilding).
+    /// (rebuilding from empty lists, where each article is offered once).
     fn update_locked(
         shard: &mut Shard,
         id: ArticleId,
         views: &PeriodBuckets<u64>,
         keys: Option<&PeriodKeys>,
     ) {
-        shard
-            .lists
-            .update_each(views, keys, |list, v| list.update(id.as_u64(), v));
+        shard.lists.update_each(views, keys, |list, v| match keys {
+            Some(_) => list.update(id.as_u64(), v),
+            None => list.offer(id.as_u64(), v),
+        });
     }
 
     /// The top `n` (at most [`TOP`]) articles of `period` at `now`, most views first.

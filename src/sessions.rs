@@ -35,31 +35,28 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::clock::{BASE_NS, MAX_NS, MIN_NS};
+use crate::clock::{pack, unpack, MAX_NS, MIN_NS};
 use crate::ids::{mix64, IdBuildHasher, VisitorId};
-use crate::snapshot::state::SavedSession;
+use crate::snapshot::state::SessionColumn;
 use crate::stripes::Padded;
 
-/// An entry: bit 63 is the online flag, bits 0..63 the last page view as a 63-bit signed offset
-/// from [`BASE_NS`] (16 bytes per entry with its key, which keeps 1M sessions near 50 bytes each).
+/// An entry: the last page view and the online flag [`pack`]ed in one word (16 bytes per entry
+/// with its key, which keeps 1M sessions near 50 bytes each).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Packed(u64);
-
-const ONLINE_BIT: u64 = 1 << 63;
 
 impl Packed {
     #[inline]
     fn new(last_seen: i64, online: bool) -> Packed {
-        let offset = (last_seen.wrapping_sub(BASE_NS) as u64) & !ONLINE_BIT;
-        Packed(offset | if online { ONLINE_BIT } else { 0 })
+        Packed(pack(last_seen, online))
     }
     #[inline]
     fn last_seen(self) -> i64 {
-        (((self.0 << 1) as i64) >> 1).wrapping_add(BASE_NS)
+        unpack(self.0).0
     }
     #[inline]
     fn online(self) -> bool {
-        self.0 & ONLINE_BIT != 0
+        unpack(self.0).1
     }
 }
 
@@ -147,9 +144,13 @@ impl<P> Sessions<P> {
     /// The shard of a visitor. Uses hash bits that the shard's own table does not use for its
     /// bucket index or its control bytes (the top seven), like `DashMap`.
     #[inline]
+    fn shard_index(&self, v: u64) -> usize {
+        ((mix64(v) << 7) >> self.shift) as usize
+    }
+
+    #[inline]
     fn shard(&self, v: u64) -> &Mutex<Shard<P>> {
-        let i = ((mix64(v) << 7) >> self.shift) as usize;
-        &self.shards[i]
+        &self.shards[self.shard_index(v)]
     }
 
     /// Records a page view by `visitor` at `now`, then runs `f` on the visitor's shard payload
@@ -339,50 +340,110 @@ impl<P> Sessions<P> {
 }
 
 impl<P> Sessions<P> {
-    /// Every tracked session, with instants as ages before `saved_at`. Locks one shard at a time.
-    pub(crate) fn records(&self, saved_at: i64) -> Vec<SavedSession> {
-        let mut out = Vec::with_capacity(self.len());
+    /// Every tracked session, as snapshot format 2 writes them: shard after shard, each in its
+    /// table's order (which a restore into a table of the same size walks sequentially). Locks
+    /// one shard at a time.
+    pub(crate) fn column(&self) -> SessionColumn<'static> {
+        let mut out = SessionColumn::with_capacity(self.len());
         for s in self.shards.iter() {
             let s = s.lock();
-            out.extend(s.map.iter().map(|(&v, p)| SavedSession {
-                visitor: VisitorId::from(v),
-                age: saved_at.saturating_sub(p.last_seen()),
-                online: p.online(),
-            }));
+            for (&v, p) in s.map.iter() {
+                out.push_packed(v, p.0);
+            }
         }
         out
     }
 
-    /// Restores saved sessions into an empty table; `Err` for an instant out of range.
-    pub(crate) fn restore(&self, saved_at: i64, records: &[SavedSession]) -> Result<(), String> {
-        let mut q = self.queues.lock();
-        for r in records {
-            let last_seen = saved_at
-                .checked_sub(r.age)
-                .filter(|t| (MIN_NS..=MAX_NS).contains(t))
-                .ok_or("a session's last page view is out of range")?;
-            let v = r.visitor.as_u64();
-            let old = self
-                .shard(v)
-                .lock()
-                .map
-                .insert(v, Packed::new(last_seen, r.online));
-            if let Some(old) = old {
-                // A repeated visitor: keep the counts consistent with the entry that stays.
-                if old.online() {
-                    self.online.fetch_sub(1, Ordering::Relaxed);
-                }
-            } else {
-                self.len.fetch_add(1, Ordering::Relaxed);
+    /// Restores saved sessions, `(visitor, last page view, online)`, into this table while
+    /// nothing else can see it (hence `&mut self`: no locks). Each shard's table is sized once
+    /// and the queues are built apart and heapified, on a second thread when one can be started,
+    /// so restoring n sessions costs n inserts and O(n) queue work. `Err` for an instant out of
+    /// range; the table is then only fit to be dropped.
+    pub(crate) fn restore<I>(&mut self, records: I) -> Result<(), String>
+    where
+        I: Iterator<Item = (u64, i64, bool)> + Clone + Send,
+    {
+        let (queued, inserted) = std::thread::scope(|scope| {
+            let spawned = std::thread::Builder::new()
+                .name("visitor-counter-restore".into())
+                .spawn_scoped(scope, {
+                    let records = records.clone();
+                    move || Queues::of(records)
+                });
+            let inserted = self.insert_all(records.clone());
+            let queued = match spawned {
+                Ok(handle) => handle.join().ok(),
+                Err(_) => Some(Queues::of(records)),
+            };
+            (queued, inserted)
+        });
+        let mut queued = queued.ok_or("the restore thread failed")?;
+        let queues = self.queues.get_mut();
+        queues.online.append(&mut queued.online);
+        queues.idle.append(&mut queued.idle);
+        inserted
+    }
+
+    /// The insertion half of [`Sessions::restore`].
+    fn insert_all(
+        &mut self,
+        records: impl Iterator<Item = (u64, i64, bool)> + Clone,
+    ) -> Result<(), String> {
+        let mut per_shard = vec![0usize; self.shards.len()];
+        for (v, _, _) in records.clone() {
+            per_shard[self.shard_index(v)] += 1;
+        }
+        for (shard, n) in self.shards.iter_mut().zip(per_shard) {
+            shard.0.get_mut().map.reserve(n);
+        }
+        let (mut added, mut online) = (0usize, 0i64);
+        for (v, last_seen, is_online) in records {
+            if !(MIN_NS..=MAX_NS).contains(&last_seen) {
+                return Err("a session's last page view is out of range".into());
             }
-            if r.online {
-                self.online.fetch_add(1, Ordering::Relaxed);
-                q.online.push(Reverse((last_seen, v)));
+            let i = self.shard_index(v);
+            let old = self.shards[i]
+                .0
+                .get_mut()
+                .map
+                .insert(v, Packed::new(last_seen, is_online));
+            match old {
+                // A repeated visitor: keep the counts consistent with the entry that stays
+                // (the other's queue entry is stale, which upkeep expects).
+                Some(old) if old.online() => online -= 1,
+                Some(_) => {}
+                None => added += 1,
+            }
+            online += i64::from(is_online);
+        }
+        *self.len.0.get_mut() += added;
+        *self.online.0.get_mut() += online;
+        Ok(())
+    }
+}
+
+impl Queues {
+    /// Queues holding restored sessions: online ones at their last page view in the online
+    /// queue, the others in the idle queue. Heapifies once.
+    fn of(records: impl Iterator<Item = (u64, i64, bool)> + Clone) -> Queues {
+        let (n_online, n_idle) =
+            records.clone().fold(
+                (0, 0),
+                |(on, off), r| if r.2 { (on + 1, off) } else { (on, off + 1) },
+            );
+        let mut online = Vec::with_capacity(n_online);
+        let mut idle = Vec::with_capacity(n_idle);
+        for (v, last_seen, is_online) in records {
+            if is_online {
+                online.push(Reverse((last_seen, v)));
             } else {
-                q.idle.push(Reverse((last_seen, v)));
+                idle.push(Reverse((last_seen, v)));
             }
         }
-        Ok(())
+        Queues {
+            online: BinaryHeap::from(online),
+            idle: BinaryHeap::from(idle),
+        }
     }
 }
 
@@ -404,10 +465,11 @@ mod tests {
     fn packing_round_trips_at_the_range_ends() {
         for t in [
             crate::clock::MIN_NS,
+            crate::clock::MIN_NS - 1,
             -1,
             0,
             1,
-            BASE_NS,
+            crate::clock::BASE_NS,
             crate::clock::MAX_NS,
         ] {
             for online in [false, true] {
@@ -421,7 +483,7 @@ mod tests {
     fn online_edges_are_exact() {
         let t = table(100);
         let v = VisitorId::from(1);
-        let t0 = BASE_NS;
+        let t0 = crate::clock::BASE_NS;
         t.touch(v, t0, |_, _| ());
         t.upkeep(t0 + 300 * S - 1);
         assert_eq!(t.online(), 1);

@@ -1,8 +1,10 @@
 //! Golden snapshot files: every format version this release reads, decoded.
 //!
-//! `tests/golden/v1.snapshot` was written by format version 1 from the workload in
-//! [`workload`] (regenerate with `VC_WRITE_GOLDEN=1 cargo test --test golden -- --ignored`,
-//! only when adding a new format version: old golden files must never change).
+//! `tests/golden/v<N>.snapshot` was written by format version N from the workload in
+//! [`workload`]. A release that adds a format version writes its file with
+//! `VC_WRITE_GOLDEN=1 cargo test --test golden -- --ignored` (which never overwrites one) and
+//! adds it to [`GOLDEN`]; old golden files never change, and every one must decode to the same
+//! readings.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +40,9 @@ fn workload(c: &Counter, clock: &ManualClock) {
     }
 }
 
+/// Every golden file: each format version this release reads.
+const GOLDEN: [(u32, &str); 2] = [(1, "v1.snapshot"), (2, "v2.snapshot")];
+
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -45,28 +50,48 @@ fn golden(name: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "writes the golden file; only for a new format version"]
-fn write_golden_v1() {
+#[ignore = "writes the golden file of a new format version"]
+fn write_golden_file_of_the_current_version() {
     if std::env::var_os("VC_WRITE_GOLDEN").is_none() {
         return;
     }
+    let version = visitor_counter::snapshot::FORMAT_VERSION;
+    let path = golden(&format!("v{version}.snapshot"));
+    assert!(
+        !path.exists(),
+        "{} exists: golden files never change",
+        path.display()
+    );
     let start = SAVED_AT - Duration::from_secs(30 * 3000 + 12 * 60);
     let clock = ManualClock::new(start);
-    let path = golden("v1.snapshot");
-    let _ = std::fs::remove_file(&path);
     let c = counter(&clock, &path);
     workload(&c, &clock);
     c.save().unwrap();
 }
 
 #[test]
-fn format_v1_golden_file_decodes_to_the_same_readings() {
-    let dir = std::env::temp_dir().join(format!("vc-golden-{}", std::process::id()));
+fn the_current_format_has_a_golden_file() {
+    let current = visitor_counter::snapshot::FORMAT_VERSION;
+    assert!(
+        GOLDEN.iter().any(|&(v, _)| v == current),
+        "no golden file of format {current}"
+    );
+}
+
+#[test]
+fn every_golden_file_decodes_to_the_same_readings() {
+    for (version, name) in GOLDEN {
+        golden_file_decodes_to_the_same_readings(version, name);
+    }
+}
+
+fn golden_file_decodes_to_the_same_readings(version: u32, name: &str) {
+    let dir = std::env::temp_dir().join(format!("vc-golden-{}-{version}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("v1.snapshot");
-    std::fs::copy(golden("v1.snapshot"), &path).unwrap();
+    let path = dir.join(name);
+    std::fs::copy(golden(name), &path).unwrap();
     let info = visitor_counter::snapshot::inspect(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(info.format_version, 1);
+    assert_eq!(info.format_version, version);
     assert_eq!(info.saved_at, SAVED_AT);
 
     let clock = ManualClock::new(SAVED_AT);

@@ -100,9 +100,9 @@ fn real_snapshot() -> Vec<u8> {
 }
 
 /// The header (as `snapshot/format.rs` lays it out) for `payload`, with a correct CRC, so the
-/// payload reaches the decoder.
+/// payload reaches the decoder; the format version is the one this release writes.
 fn with_header(payload: &[u8]) -> Vec<u8> {
-    with_header_version(1, payload)
+    with_header_version(visitor_counter::snapshot::FORMAT_VERSION, payload)
 }
 
 fn with_header_version(version: u32, payload: &[u8]) -> Vec<u8> {
@@ -168,8 +168,8 @@ fn assert_build_refuses(path: &Path, bytes: &[u8], what: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-built payloads (format version 1: bincode 2 `standard()` with little-endian fixed-width
-// integers, see `snapshot/codec.rs` and `snapshot/state.rs`)
+// Hand-built payloads (bincode 2 `standard()` with little-endian fixed-width integers, see
+// `snapshot/codec.rs` and `snapshot/state.rs`; formats 1 and 2 differ only in the sessions)
 // ---------------------------------------------------------------------------------------------
 
 /// Bytes of a length prefix (of a list or a string): a `u64`, little-endian.
@@ -178,13 +178,15 @@ const LEN_PREFIX: usize = 8;
 /// The key of an empty period slot: `i32::MIN`, little-endian.
 const EMPTY_KEY: [u8; 4] = i32::MIN.to_le_bytes();
 
-/// A format-version-1 payload built field by field: saved at the Unix epoch, every count zero,
+/// A payload of format `version` (1 or 2) built field by field: saved at the Unix epoch, every count zero,
 /// every period slot either key 0 or empty, so that by default it is a snapshot `build`
 /// accepts. Each list is a claimed length and the number of elements really present; day-ring
 /// elements past [`HISTORY_DAYS`](visitor_counter::HISTORY_DAYS) (which the decoder refuses)
 /// use key 0 instead of the empty key.
 #[derive(Clone)]
 struct Parts {
+    /// The format version: 1 writes the sessions as a list, 2 as a byte string.
+    version: u32,
     /// The zone string's claimed length and the bytes present.
     zone_claim: u64,
     zone: Vec<u8>,
@@ -198,7 +200,9 @@ struct Parts {
     sketch: Option<((u64, usize), (u64, usize))>,
     /// `unique.days`: (key, distinct visitors), each element 12 bytes (16 decoded).
     unique_days: (u64, usize),
-    /// `sessions`: (visitor, age, online), each element 17 bytes (24 decoded).
+    /// `sessions`: in format 1 a list of (visitor, age, online), each element 17 bytes (24
+    /// decoded); in format 2 a byte string of 16-byte records (borrowed when decoded), which
+    /// claims 16 times the claim here.
     sessions: (u64, usize),
     /// `articles`: the id and its period buckets, each element 112 bytes (144 decoded).
     articles: (u64, usize),
@@ -216,6 +220,7 @@ const HISTOGRAM: usize = 50;
 impl Default for Parts {
     fn default() -> Self {
         Parts {
+            version: 2,
             zone_claim: 12,
             zone: b"UTC+07:00:00".to_vec(),
             days: (RING as u64, RING),
@@ -302,7 +307,13 @@ impl Parts {
             }
         }));
         list(&mut p, self.unique_days, |i| ring_element(i, &[0; 8]));
-        list(&mut p, self.sessions, |_| vec![0; 17]);
+        match self.version {
+            1 => list(&mut p, self.sessions, |_| vec![0; 17]),
+            _ => {
+                let (claim, present) = self.sessions;
+                list(&mut p, (claim.saturating_mul(16), present), |_| vec![0; 16]);
+            }
+        }
         list(&mut p, self.articles, |_| {
             let mut a = vec![0; 8];
             a.extend(buckets(|_| vec![0; 8]));
@@ -311,67 +322,78 @@ impl Parts {
         list(&mut p, self.dedup, |_| vec![0; 24]);
         p
     }
+
+    /// The payload behind a header of its version.
+    fn file(&self) -> Vec<u8> {
+        with_header_version(self.version, &self.payload())
+    }
 }
 
 #[test]
 fn the_hand_built_payload_matches_the_format() {
     let _g = serial();
-    // If this fails the layout assumed by the crafted inputs below is out of date.
-    let parts = Parts {
-        sessions: (3, 3),
-        articles: (2, 2),
-        exact: (2, 2),
-        dedup: (1, 1),
-        ..Parts::default()
-    };
-    let payload = parts.payload();
-    // Every element size above, added up: saved_at, zone, week start, initial, traffic periods,
-    // traffic days, unique periods (the exact set holds two ids), unique days, sessions,
-    // articles, dedup.
-    assert_eq!(
-        payload.len(),
-        8 + (8 + 12)
-            + 1
-            + 16
-            + 176
-            + (8 + 512 * 20)
-            + (8 * 4 + 9 * 12 + 2 * 8)
-            + (8 + 512 * 12)
-            + (8 + 3 * 17)
-            + (8 + 2 * 112)
-            + (8 + 24)
-    );
-    let file = with_header(&payload);
-    let info = inspect(&file).unwrap();
-    assert_eq!(info.zone, "UTC+07:00:00");
-    assert_eq!(info.sessions, 3);
-    assert_eq!(info.articles, 2);
-    assert_eq!(info.format_version, 1);
-    assert_eq!(info.saved_at, time::OffsetDateTime::UNIX_EPOCH);
-    // `build` accepts it too, and a full sketch in place of the exact set as well.
-    let sketch = Parts {
-        sketch: Some(((REGISTERS as u64, REGISTERS), (HISTOGRAM as u64, HISTOGRAM))),
-        ..parts.clone()
-    };
-    let sketch_file = with_header(&sketch.payload());
-    assert_eq!(
-        sketch_file.len(),
-        file.len() - (LEN_PREFIX + 2 * 8) + (LEN_PREFIX + REGISTERS) + (LEN_PREFIX + 4 * HISTOGRAM)
-    );
-    inspect(&sketch_file).unwrap();
-    let dir = temp_dir("hand-built");
-    let path = dir.join("counter.snapshot");
-    for file in [&file, &sketch_file] {
-        std::fs::write(&path, file).unwrap();
-        let c = Counter::builder()
-            .clock(ManualClock::new(datetime!(1970-01-01 0:00:01 UTC)))
-            .snapshot_path(&path)
-            .build()
-            .unwrap();
-        assert_eq!(c.tracked_sessions(), 1, "three records of visitor 0");
-        assert_eq!(c.stats().visits.total, 0);
+    for (version, session_bytes) in [(1, 17), (2, 16)] {
+        // If this fails the layout assumed by the crafted inputs below is out of date.
+        let parts = Parts {
+            version,
+            sessions: (3, 3),
+            articles: (2, 2),
+            exact: (2, 2),
+            dedup: (1, 1),
+            ..Parts::default()
+        };
+        let payload = parts.payload();
+        // Every element size above, added up: saved_at, zone, week start, initial, traffic
+        // periods, traffic days, unique periods (the exact set holds two ids), unique days,
+        // sessions, articles, dedup.
+        assert_eq!(
+            payload.len(),
+            8 + (8 + 12)
+                + 1
+                + 16
+                + 176
+                + (8 + 512 * 20)
+                + (8 * 4 + 9 * 12 + 2 * 8)
+                + (8 + 512 * 12)
+                + (8 + 3 * session_bytes)
+                + (8 + 2 * 112)
+                + (8 + 24),
+            "format {version}"
+        );
+        let file = parts.file();
+        let info = inspect(&file).unwrap();
+        assert_eq!(info.zone, "UTC+07:00:00");
+        assert_eq!(info.sessions, 3);
+        assert_eq!(info.articles, 2);
+        assert_eq!(info.format_version, version);
+        assert_eq!(info.saved_at, time::OffsetDateTime::UNIX_EPOCH);
+        // `build` accepts it too, and a full sketch in place of the exact set as well.
+        let sketch = Parts {
+            sketch: Some(((REGISTERS as u64, REGISTERS), (HISTOGRAM as u64, HISTOGRAM))),
+            ..parts.clone()
+        };
+        let sketch_file = sketch.file();
+        assert_eq!(
+            sketch_file.len(),
+            file.len() - (LEN_PREFIX + 2 * 8)
+                + (LEN_PREFIX + REGISTERS)
+                + (LEN_PREFIX + 4 * HISTOGRAM)
+        );
+        inspect(&sketch_file).unwrap();
+        let dir = temp_dir("hand-built");
+        let path = dir.join("counter.snapshot");
+        for file in [&file, &sketch_file] {
+            std::fs::write(&path, file).unwrap();
+            let c = Counter::builder()
+                .clock(ManualClock::new(datetime!(1970-01-01 0:00:01 UTC)))
+                .snapshot_path(&path)
+                .build()
+                .unwrap();
+            assert_eq!(c.tracked_sessions(), 1, "three records of visitor 0");
+            assert_eq!(c.stats().visits.total, 0);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
-    std::fs::remove_dir_all(dir).unwrap();
     // The real snapshot starts the same way: saved_at, then the zone.
     let real = real_snapshot();
     let p = &real[HEADER_LEN..];
@@ -404,7 +426,7 @@ fn inspect_refuses_what_build_refuses() {
     let mut wrong = Vec::new();
     for (name, file) in [
         ("saved_at in 1677", with_header(&saved_at_out_of_range)),
-        ("no daily history", with_header(&no_history.payload())),
+        ("no daily history", no_history.file()),
     ] {
         assert_build_refuses(&path, &file, name);
         match inspect(&file) {
@@ -437,7 +459,10 @@ fn the_real_snapshot_is_a_few_kilobytes_and_reads_back() {
     let (info, peak) = peak_during(|| inspect(&file));
     let info = info.unwrap();
     println!("inspect peaked at {peak} bytes");
-    assert_eq!(info.format_version, 1);
+    assert_eq!(
+        info.format_version,
+        visitor_counter::snapshot::FORMAT_VERSION
+    );
     assert_eq!(info.zone, "UTC+07:00:00");
     assert!(info.sessions > 0 && info.sessions <= 32, "{info:?}");
     assert_eq!(info.articles, 9);
@@ -614,7 +639,66 @@ fn fuzz_input(rng: &mut Rng, real_payload: &[u8], i: usize) -> Vec<u8> {
 fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
     let real_payload = &real[HEADER_LEN..];
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    let parts = Parts::default();
+    for version in [1, 2] {
+        crafted_parts(version, &mut out);
+    }
+    // The real payload with each huge claim at every one of its first 64 bytes.
+    for at in 0..64.min(real_payload.len()) {
+        for claim in HUGE_CLAIMS {
+            let mut p = real_payload.to_vec();
+            for (k, b) in claim.iter().enumerate() {
+                if let Some(x) = p.get_mut(at + k) {
+                    *x = *b;
+                }
+            }
+            out.push((
+                format!("real payload, claim {claim:02x?} at {at}"),
+                with_header(&p),
+            ));
+        }
+    }
+    for version in [0, 3, 7, u32::MAX] {
+        out.push((
+            format!("format version {version}"),
+            with_header_version(version, real_payload),
+        ));
+    }
+    // A format 2 payload labelled format 1, and the other way round.
+    out.push((
+        "format 2 payload as 1".into(),
+        with_header_version(1, real_payload),
+    ));
+    let v1 = Parts {
+        version: 1,
+        sessions: (3, 3),
+        ..Parts::default()
+    };
+    out.push((
+        "format 1 payload as 2".into(),
+        with_header_version(2, &v1.payload()),
+    ));
+    // 13-byte files: shorter than the header, whatever they hold.
+    out.push(("13 bytes of 0xff".into(), vec![0xff; 13]));
+    out.push(("13 zero bytes".into(), vec![0; 13]));
+    let mut m = b"VCSNAP\r\n".to_vec();
+    m.extend([0xff; 5]);
+    out.push(("magic and a huge claim, 13 bytes".into(), m));
+    // A 13-byte payload (saved_at, then the first 5 bytes of a huge zone length claim),
+    // behind a valid header.
+    let mut p = 0i64.to_le_bytes().to_vec();
+    p.extend([0xff; 5]);
+    assert_eq!(p.len(), 13);
+    out.push(("13-byte payload with huge claims".into(), with_header(&p)));
+    out.push(("13-byte payload alone".into(), p));
+    out
+}
+
+/// Hand-built payloads of format `version` with a huge or one-too-many claim in each list.
+fn crafted_parts(version: u32, out: &mut Vec<(String, Vec<u8>)>) {
+    let parts = Parts {
+        version,
+        ..Parts::default()
+    };
     for (k, claim) in [
         1u64 << 31,
         u64::from(u32::MAX),
@@ -633,14 +717,12 @@ fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
     {
         let huge = (claim, 2);
         out.push((
-            format!("zone claims {claim} bytes"),
-            with_header(
-                &Parts {
-                    zone_claim: claim,
-                    ..parts.clone()
-                }
-                .payload(),
-            ),
+            format!("format {version}: zone claims {claim} bytes"),
+            Parts {
+                zone_claim: claim,
+                ..parts.clone()
+            }
+            .file(),
         ));
         for (name, p) in [
             (
@@ -701,46 +783,11 @@ fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
             ),
         ] {
             out.push((
-                format!("{name} claims {claim} [{k}]"),
-                with_header(&p.payload()),
+                format!("format {version}: {name} claims {claim} [{k}]"),
+                p.file(),
             ));
         }
     }
-    // The real payload with each huge claim at every one of its first 64 bytes.
-    for at in 0..64.min(real_payload.len()) {
-        for claim in HUGE_CLAIMS {
-            let mut p = real_payload.to_vec();
-            for (k, b) in claim.iter().enumerate() {
-                if let Some(x) = p.get_mut(at + k) {
-                    *x = *b;
-                }
-            }
-            out.push((
-                format!("real payload, claim {claim:02x?} at {at}"),
-                with_header(&p),
-            ));
-        }
-    }
-    for version in [0, 2, 7, u32::MAX] {
-        out.push((
-            format!("format version {version}"),
-            with_header_version(version, real_payload),
-        ));
-    }
-    // 13-byte files: shorter than the header, whatever they hold.
-    out.push(("13 bytes of 0xff".into(), vec![0xff; 13]));
-    out.push(("13 zero bytes".into(), vec![0; 13]));
-    let mut m = b"VCSNAP\r\n".to_vec();
-    m.extend([0xff; 5]);
-    out.push(("magic and a huge claim, 13 bytes".into(), m));
-    // A 13-byte payload (saved_at, then the first 5 bytes of a huge zone length claim),
-    // behind a valid header.
-    let mut p = 0i64.to_le_bytes().to_vec();
-    p.extend([0xff; 5]);
-    assert_eq!(p.len(), 13);
-    out.push(("13-byte payload with huge claims".into(), with_header(&p)));
-    out.push(("13-byte payload alone".into(), p));
-    out
 }
 
 /// What one run of the inspect fuzzing found.
@@ -916,8 +963,8 @@ fn a_huge_string_length_claim_is_not_allocated() {
 }
 
 /// Lists that really hold many elements, each taking more memory decoded than encoded (a day
-/// slot 20 bytes encoded and 24 decoded, a unique-visitor day 12 and 16, a session 17 and 24, an
-/// article 112 and 144; an exact set's ids are 8 bytes either way, but end up in a hash set).
+/// slot 20 bytes encoded and 24 decoded, a unique-visitor day 12 and 16, a format 1 session 17
+/// and 24 (a format 2 session is borrowed from the input), an article 112 and 144; an exact set's ids are 8 bytes either way, but end up in a hash set).
 /// The lists whose size the format knows are built at that size, a snapshot `inspect` accepts,
 /// and one element over it, which it refuses; the others hold 100,000 elements (10,000
 /// articles) and are snapshots it accepts (repeated visitors and articles collapse when
@@ -1016,10 +1063,20 @@ fn lists_of_small_elements_stay_within_twice_the_input() {
             },
         ),
         (
-            "sessions",
+            "sessions (format 2: borrowed)",
             n,
             None,
             Parts {
+                sessions: many,
+                ..d()
+            },
+        ),
+        (
+            "sessions (format 1)",
+            n,
+            None,
+            Parts {
+                version: 1,
                 sessions: many,
                 ..d()
             },
@@ -1035,7 +1092,7 @@ fn lists_of_small_elements_stay_within_twice_the_input() {
         ),
         ("article dedup", n, None, Parts { dedup: many, ..d() }),
     ] {
-        let file = with_header(&parts.payload());
+        let file = parts.file();
         let (r, peak) = peak_during(|| inspect(&file));
         println!(
             "{name}: {count} elements, {} bytes, peak {peak} bytes ({:.2}x, {:.3} of the bound)",

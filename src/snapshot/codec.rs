@@ -6,8 +6,7 @@
 //! checked against the bytes left and the in-memory size of what is decoded stays close to the
 //! file's size), with a decode limit, and the whole payload must be consumed.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bytes a payload may claim while decoding (matches [`super::format::MAX_PAYLOAD`]).
 const LIMIT: usize = 1 << 32;
@@ -24,10 +23,10 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
 }
 
-/// Decodes a value that must fill `bytes` exactly.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// Decodes a value that must fill `bytes` exactly. Byte strings in it may borrow from `bytes`.
+pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
     let (value, used) = super::bounded::with_budget(bytes.len(), || {
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())
+        bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| e.to_string())
     })?;
     if used != bytes.len() {
         return Err(format!(

@@ -139,10 +139,19 @@ pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, SnapshotError> {
             reason: format!("{len} bytes, larger than any snapshot can be"),
         });
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    f.take(max + 1)
-        .read_to_end(&mut bytes)
+    // One read of the size `stat` gave (a zeroed allocation costs nothing until it is written),
+    // then a check that the file did not grow meanwhile.
+    let mut f = f;
+    let mut bytes = vec![0; len as usize];
+    f.read_exact(&mut bytes)
         .map_err(|e| io_err(path, "read", e))?;
+    if f.read(&mut [0]).map_err(|e| io_err(path, "read", e))? != 0 {
+        return Err(io_err(
+            path,
+            "read",
+            io::Error::other("the file grew while it was read"),
+        ));
+    }
     Ok(Some(bytes))
 }
 

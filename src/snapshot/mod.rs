@@ -13,9 +13,14 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..8 | magic `b"VCSNAP\r\n"` |
-//! | 8..12 | format version, `u32` little-endian (this release writes 1) |
+//! | 8..12 | format version, `u32` little-endian (this release writes 2) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 of bytes 8..20 and the payload |
+//!
+//! # Format versions
+//! - 1: the payload as a bincode list of sessions (17 bytes each).
+//! - 2 (written by this release): sessions as one byte string of 16-byte records, decoded in
+//!   place; the rest as in 1.
 //!
 //! # Versioning policy
 //! Every release reads every older format version; a release that changes the payload (or the
@@ -26,7 +31,8 @@
 //! # Trust
 //! Decoding never trusts the file: the header is checked against the file's real size and the
 //! checksum before the payload is decoded, lists are read without preallocating their claimed
-//! length, and restored state is vetted before use. A bad file is an `Err`, never a panic, and
+//! length, byte strings are borrowed from the file (their length checked against the bytes
+//! left), and restored state is vetted before use. A bad file is an `Err`, never a panic, and
 //! decoding allocates little more than twice the file's size.
 //!
 //! # One counter per file
@@ -55,23 +61,24 @@ pub(crate) mod state;
 use time::OffsetDateTime;
 
 use crate::error::SnapshotError;
-use state::StateV1;
+use state::{StateV1, StateV2};
 
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Encodes a state as a whole snapshot file: header and payload.
-pub(crate) fn encode(state: &StateV1) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
+pub(crate) fn encode(state: &StateV2<'_>) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
     let payload = codec::encode(state)?;
     Ok((format::header(FORMAT_VERSION, &payload), payload))
 }
 
 /// Decodes a whole snapshot file of any supported version into the current state type, and
-/// vets it: a state returned here is safe to restore.
-pub(crate) fn decode(file: &[u8]) -> Result<StateV1, String> {
+/// vets it: a state returned here is safe to restore. It borrows its sessions from `file`.
+pub(crate) fn decode(file: &[u8]) -> Result<StateV2<'_>, String> {
     let (version, payload) = format::open(file)?;
     let state = match version {
-        1 => codec::decode::<StateV1>(payload)?,
+        1 => StateV2::from(codec::decode::<StateV1>(payload)?),
+        2 => codec::decode::<StateV2>(payload)?,
         v => {
             return Err(format!(
                 "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"
