@@ -156,6 +156,10 @@ impl CounterBuilder {
     /// [`Counter::save`](crate::Counter::save). One live counter per file: `build` removes
     /// temporary files an interrupted save left beside it, which would break a save that another
     /// counter on the same file has in progress.
+    ///
+    /// Loading reads the file once, checks it, and rebuilds the session table with one more
+    /// thread while `build` inserts (about 60 ms for 1M sessions and 10k articles on the
+    /// machine in `BENCHMARKS.md`); the thread has ended when `build` returns.
     pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.snapshot_path = Some(path.into());
         self

@@ -44,9 +44,9 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{HeaderName, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use parking_lot::Mutex;
 use time::Date;
@@ -96,7 +96,8 @@ fn default_is_page(status: StatusCode, headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+        .and_then(|v| v.trim_start().get(..9))
+        .is_some_and(|v| v.eq_ignore_ascii_case("text/html"))
 }
 
 impl CountLayer {
@@ -206,11 +207,19 @@ enum Plan {
     },
 }
 
-/// A header's value as text; bytes that are not UTF-8 (some browsers put raw device names in
-/// their User-Agent) are replaced, not dropped.
-fn header(h: &HeaderMap, name: http::header::HeaderName) -> std::borrow::Cow<'_, str> {
-    h.get(name).map_or(std::borrow::Cow::Borrowed(""), |v| {
-        String::from_utf8_lossy(v.as_bytes())
+/// Headers that announce a prefetch or prerender (names made once, not parsed per request).
+static PURPOSE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("sec-purpose"),
+    HeaderName::from_static("purpose"),
+    HeaderName::from_static("x-moz"),
+];
+
+/// Whether the (visible ASCII) value contains `prefetch`, in any case; without allocating.
+fn says_prefetch(v: &HeaderValue) -> bool {
+    v.to_str().is_ok_and(|v| {
+        v.as_bytes()
+            .windows(8)
+            .any(|w| w.eq_ignore_ascii_case(b"prefetch"))
     })
 }
 
@@ -219,7 +228,8 @@ fn cookie_value(h: &HeaderMap) -> Option<&str> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
+        // `to_str` let through visible ASCII and tabs only: ASCII trimming is the full trim.
+        .filter_map(|c| c.trim_ascii().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
         .find(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -239,14 +249,13 @@ fn new_cookie_value() -> String {
         n
     });
     let (a, b) = KEYS.with(|k| (k.hash_one((n, 0u8)), k.hash_one((n, 1u8))));
-    let mut out = String::with_capacity(32);
-    for word in [a, b] {
-        for shift in (0..16).rev() {
-            let digit = ((word >> (shift * 4)) & 0xf) as u32;
-            out.push(char::from_digit(digit, 16).unwrap_or('0'));
-        }
+    let value = (u128::from(a) << 64) | u128::from(b);
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(value >> (124 - 4 * i)) as usize & 0xf];
     }
-    out
+    // ASCII digits: always valid UTF-8, so this borrows and then copies once.
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 impl Shared {
@@ -255,17 +264,14 @@ impl Shared {
             return Plan::Excluded(Exclusion::Method);
         }
         let h = req.headers();
-        let ua = header(h, USER_AGENT);
-        let ua = ua.as_ref();
-        if crate::bots::is_bot(ua) {
+        let ua = h.get(USER_AGENT).map_or(&[][..], |v| v.as_bytes());
+        if crate::bots::is_bot_bytes(ua) {
             return Plan::Excluded(Exclusion::Bot);
         }
-        let purpose = |name: &str| {
-            h.get(name)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().contains("prefetch"))
-        };
-        if purpose("sec-purpose") || purpose("purpose") || purpose("x-moz") {
+        if PURPOSE_HEADERS
+            .iter()
+            .any(|name| h.get(name).is_some_and(says_prefetch))
+        {
             return Plan::Excluded(Exclusion::Prefetch);
         }
         let article = req.extensions().get::<ArticleId>().copied();
@@ -279,7 +285,10 @@ impl Shared {
             },
             Identity::Cookieless { site } => {
                 let ip = self.client_ip(req);
-                (self.cookieless_id(ip, ua, site), None)
+                // Bytes that are not UTF-8 (some browsers put raw device names in their
+                // User-Agent) are replaced, not dropped.
+                let ua = String::from_utf8_lossy(ua);
+                (self.cookieless_id(ip, &ua, site), None)
             }
         };
         Plan::Count {
@@ -345,11 +354,18 @@ impl Shared {
         }
         if let Some(v) = new_cookie {
             let secure = matches!(self.identity, Identity::Cookie { secure: true });
-            let cookie = format!(
-                "{COOKIE_NAME}={v}; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax{}",
-                if secure { "; Secure" } else { "" }
-            );
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
+            const ATTRS: &str = "; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax";
+            let mut cookie =
+                String::with_capacity(COOKIE_NAME.len() + 1 + v.len() + ATTRS.len() + 8);
+            cookie.push_str(COOKIE_NAME);
+            cookie.push('=');
+            cookie.push_str(&v);
+            cookie.push_str(ATTRS);
+            if secure {
+                cookie.push_str("; Secure");
+            }
+            // Takes the string's buffer over: no copy.
+            if let Ok(value) = HeaderValue::try_from(cookie) {
                 res.headers_mut().append(SET_COOKIE, value);
             }
         }
@@ -359,11 +375,10 @@ impl Shared {
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for CountService<S>
 where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -372,11 +387,41 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let plan = self.shared.plan(&req);
         let shared = self.shared.clone();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut res = fut.await?;
+        ResponseFuture {
+            inner: self.inner.call(req),
+            plan: Some((plan, shared)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`CountService`]: the app's response, counted when it arrives. No
+    /// allocation: it holds the app's future and what was decided before the app answered.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        plan: Option<(Plan, Arc<Shared>)>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx))?;
+        if let Some((plan, shared)) = this.plan.take() {
             shared.finish(plan, &mut res);
-            Ok(res)
-        })
+        }
+        Poll::Ready(Ok(res))
     }
 }

@@ -1297,6 +1297,29 @@ async fn non_ascii_user_agent_is_not_a_bot() {
     assert_eq!(today(&counter), (1, 1, 1));
 }
 
+/// A User-Agent that is not UTF-8 is matched with the bad bytes replaced, the same on the
+/// first request (the regex runs) and on later ones (the cached verdict is used): a bot stays
+/// a bot and a browser stays a browser.
+#[tokio::test]
+async fn non_utf8_user_agents_keep_their_verdict_when_seen_again() {
+    let bot = b"curl/8.5.0 (\xff\xfe)";
+    let browser = b"Mozilla/5.0 (Linux; Android 14; \xc0\xff) AppleWebKit/537.36 \
+                    (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36";
+    let (counter, _clock) = counter();
+    let app = app(CountLayer::new(counter.clone()));
+    for _ in 0..3 {
+        for ua in [&bot[..], &browser[..]] {
+            let mut req = get_req("/", CHROME);
+            req.headers_mut()
+                .insert(USER_AGENT, HeaderValue::from_bytes(ua).unwrap());
+            send(&app, req).await;
+        }
+    }
+    assert_eq!(counter.exclusions().bot, 3);
+    // Three browser page views without the cookie: three new visitors.
+    assert_eq!(today(&counter), (3, 3, 3));
+}
+
 /// Some proxies (Azure App Service among them) write the client's port into
 /// `X-Forwarded-For`: `203.0.113.5:54321`, `[2001:db8::1]:443`. The first entry is still the
 /// client's address; falling back to the proxy's socket merges every client into one visitor.
