@@ -290,11 +290,11 @@ impl Counter {
 
     /// Records one page view by `visitor`, now.
     ///
-    /// **Locking:** write-locks the visitor's shard of the session table and this thread's
-    /// stripe of the counters, each for a few instructions; no global lock. A visitor's first
-    /// page view of a local day also takes the unique-visitor lock; a visitor coming online
-    /// pushes to this thread's stripe of the online queue. Allocates only for a visitor not yet
-    /// tracked. Every 4,096th call on a stripe tries (never waits for) the upkeep lock.
+    /// **Locking:** write-locks the visitor's shard of the session table for a few
+    /// instructions; that shard also holds its share of the counters and its list of visitors
+    /// that came online, so a page view takes one lock and no global one. A visitor's first page
+    /// view of a local day also takes the unique-visitor lock. Allocates only for a visitor not
+    /// yet tracked. Every 4,096th page view on a shard tries (never waits for) the upkeep locks.
     #[inline]
     pub fn hit(&self, visitor: VisitorId) {
         self.record(visitor, self.now());
@@ -304,8 +304,9 @@ impl Counter {
     /// counts it, and a view of `article` unless this visitor had a view of it counted less than
     /// the article dedup window ago.
     ///
-    /// **Locking:** as [`hit`], plus the article's shard of the article table and, while the dedup
-    /// window is not zero, the (article, visitor) shard of the dedup table.
+    /// **Locking:** as [`hit`], plus, while the dedup window is not zero, the (article, visitor)
+    /// shard of the dedup table (a read lock for a refresh within the window); when the view
+    /// counts, the article's shard of the article table and then its ranking shard.
     ///
     /// [`hit`]: Counter::hit
     pub fn view_article(&self, article: ArticleId, visitor: VisitorId) {

@@ -33,9 +33,9 @@
 //!
 //! # Cost and locking
 //!
-//! [`Counter::hit`] takes no global lock: it write-locks one shard of the session table and
-//! this thread's stripe of the counters (both nearly always uncontended) and allocates nothing
-//! for a visitor already tracked. A visitor's first page view of a local day also updates the
+//! [`Counter::hit`] takes no global lock: it write-locks one shard of the session table, which
+//! also holds that shard's share of the visit and page view counters (one lock per page view,
+//! nearly always uncontended), and allocates nothing for a visitor already tracked. A visitor's first page view of a local day also updates the
 //! distinct-visitor sketches under their own lock. Expired sessions are dropped by upkeep, which
 //! readings run and page views only try (never wait for). [`Counter::stats`] does not scan the
 //! sessions. [`Counter::view_article`] adds the article's shard of the article table and of the
