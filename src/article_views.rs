@@ -119,12 +119,14 @@ impl ArticleViews {
             return Err(format!("article {id}: malformed counters"));
         }
         debug_assert!(self.counts.is_empty());
-        self.rankings.rebuild(&counts);
         let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
         for (id, buckets) in counts {
             table.insert(id, buckets);
         }
         self.counts = table;
+        // From the table, not the list: a file may repeat an article (the last copy stays),
+        // and a rebuild offers each article once.
+        self.rankings.rebuild(&self.all_counts());
         self.dedup.restore(saved_at, dedup)
     }
 
@@ -134,5 +136,34 @@ impl ArticleViews {
             e.value_mut().clear_weeks();
         }
         self.rankings.rebuild(&self.all_counts());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::PeriodKeys;
+
+    #[test]
+    fn a_repeated_article_in_a_snapshot_is_ranked_once_with_the_count_kept() {
+        let keys = PeriodKeys {
+            day: 10,
+            week: 1,
+            month: 0,
+            year: 0,
+        };
+        let buckets = |views: u64| {
+            let mut b = PeriodBuckets::<u64>::default();
+            for _ in 0..views {
+                b.record(&keys, |c| *c += 1);
+            }
+            b
+        };
+        let a = ArticleId::from(7);
+        let mut v = ArticleViews::new(0, 100);
+        v.restore(0, vec![(a, buckets(9)), (a, buckets(5))], &[])
+            .unwrap();
+        assert_eq!(v.stats(a, &keys).total, 5);
+        assert_eq!(v.top(Period::Total, 10, &keys), vec![(a, 5)]);
     }
 }

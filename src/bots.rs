@@ -43,12 +43,13 @@ pub fn is_bot(user_agent: &str) -> bool {
 ///
 /// # Cost and locking
 /// Never locks. Verdicts are kept in a direct-mapped cache of 4096 slots (32 KiB, allocated on
-/// the first call), each one `AtomicU64` holding a 63-bit XXH3 hash of the User-Agent (seeded at
-/// random once per process, so nobody can aim collisions) and the verdict. A check hashes the
+/// the first call), each one `AtomicU64` holding 62 bits of an XXH3 hash of the User-Agent
+/// (seeded at random once per process, so nobody can aim collisions) and the verdict. A check hashes the
 /// bytes and does one relaxed atomic load; a miss (a new User-Agent, or one whose slot another
 /// took since) runs the regular expression and stores the verdict with one relaxed atomic
 /// store. Two User-Agents sharing a slot evict each other (a miss, never a wrong verdict); two
-/// whose 63-bit hashes are equal would share a verdict, a chance of about 2^-63 per pair.
+/// whose tags (62 bits of the hash) are equal would share a verdict, a chance of about 2^-62
+/// per pair.
 pub fn is_bot_bytes(user_agent: &[u8]) -> bool {
     let cache = &*VERDICTS;
     let tag = cache.tag(user_agent);
