@@ -107,17 +107,14 @@ impl ArticleViews {
         (self.all_counts(), self.dedup.records(saved_at))
     }
 
-    /// Restores saved counters and dedup state into these empty tables while nothing else can
-    /// see them (hence `&mut self`); `Err` for malformed data.
+    /// Restores vetted counters and dedup state (see `Inner::restore`) into these empty tables
+    /// while nothing else can see them (hence `&mut self`).
     pub(crate) fn restore(
         &mut self,
         saved_at: i64,
         counts: Vec<(ArticleId, PeriodBuckets<u64>)>,
         dedup: &[SavedDedup],
-    ) -> Result<(), String> {
-        if let Some((id, _)) = counts.iter().find(|(_, b)| !b.is_well_formed()) {
-            return Err(format!("article {id}: malformed counters"));
-        }
+    ) {
         debug_assert!(self.counts.is_empty());
         let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
         for (id, buckets) in counts {
@@ -127,7 +124,7 @@ impl ArticleViews {
         // From the table, not the list: a file may repeat an article (the last copy stays),
         // and a rebuild offers each article once.
         self.rankings.rebuild(&self.all_counts());
-        self.dedup.restore(saved_at, dedup)
+        self.dedup.restore(saved_at, dedup);
     }
 
     /// Empties every article's week buckets (after a change of the week's first day).
@@ -161,8 +158,7 @@ mod tests {
         };
         let a = ArticleId::from(7);
         let mut v = ArticleViews::new(0, 100);
-        v.restore(0, vec![(a, buckets(9)), (a, buckets(5))], &[])
-            .unwrap();
+        v.restore(0, vec![(a, buckets(9)), (a, buckets(5))], &[]);
         assert_eq!(v.stats(a, &keys).total, 5);
         assert_eq!(v.top(Period::Total, 10, &keys), vec![(a, 5)]);
     }

@@ -133,6 +133,12 @@ pub(crate) fn unpack(word: u64) -> (i64, bool) {
     )
 }
 
+/// Whether an instant is within the range held.
+#[inline]
+pub(crate) fn held(instant: i64) -> bool {
+    (MIN_NS..=MAX_NS).contains(&instant)
+}
+
 /// An instant as clamped nanoseconds since the Unix epoch.
 #[inline]
 pub(crate) fn to_nanos(t: OffsetDateTime) -> i64 {

@@ -180,8 +180,9 @@ impl Inner {
         }
     }
 
-    /// Loads a decoded snapshot into this fresh state; `Err` says what is malformed.
-    pub(crate) fn restore(&mut self, state: StateV2<'_>) -> Result<(), String> {
+    /// Loads a decoded snapshot into this fresh state. The state must come from
+    /// `snapshot::decode`, which has vetted it (instants in range, well-formed buckets).
+    pub(crate) fn restore(&mut self, state: StateV2<'_>) {
         let StateV2 {
             saved_at,
             calendar,
@@ -192,8 +193,6 @@ impl Inner {
             articles,
             article_dedup,
         } = state;
-        // `snapshot::decode` has validated the state; the restores below still refuse what they
-        // cannot use rather than trusting that.
         let week_start = self.calendar.week_start;
         let week_changed = calendar.week_start != week_start.number_days_from_monday();
         if week_changed {
@@ -205,12 +204,11 @@ impl Inner {
         self.sessions
             .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
-        self.sessions.restore(sessions.iter())?;
-        self.articles.restore(saved_at, articles, &article_dedup)?;
+        self.sessions.restore(sessions.iter());
+        self.articles.restore(saved_at, articles, &article_dedup);
         if week_changed {
             self.articles.clear_weeks();
         }
-        Ok(())
     }
 
     /// Writes a snapshot to the snapshot path; records the outcome in the save status.

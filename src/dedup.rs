@@ -123,15 +123,13 @@ impl Dedup {
             .collect()
     }
 
-    /// Restores saved entries into this empty table while nothing else can see it (hence
-    /// `&mut self`: no locks; the queue is heapified once); `Err` for an instant out of range.
-    pub(crate) fn restore(&mut self, saved_at: i64, saved: &[SavedDedup]) -> Result<(), String> {
+    /// Restores vetted entries (instants in range) into this empty table while nothing else can
+    /// see it (hence `&mut self`: no locks; the queue is heapified once).
+    pub(crate) fn restore(&mut self, saved_at: i64, saved: &[SavedDedup]) {
         let counted = DashMap::with_capacity_and_hasher(saved.len(), IdBuildHasher::default());
         let mut queue = Vec::with_capacity(saved.len());
         for d in saved {
-            let at = saved_at
-                .checked_sub(d.age)
-                .ok_or("an article view instant is out of range")?;
+            let at = saved_at.saturating_sub(d.age);
             let pair = (d.article.as_u64(), d.visitor.as_u64());
             counted.insert(pair, at);
             queue.push(Reverse((at, pair)));
@@ -140,7 +138,6 @@ impl Dedup {
         *self.len.0.get_mut() = counted.len();
         self.counted = counted;
         *self.queue.get_mut() = BinaryHeap::from(queue);
-        Ok(())
     }
 
     /// Forgets every pair of `article` (when its counts are reset). Scans the table.

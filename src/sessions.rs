@@ -35,7 +35,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::clock::{pack, unpack, MAX_NS, MIN_NS};
+use crate::clock::{held, pack, unpack};
 use crate::ids::{mix64, IdBuildHasher, VisitorId};
 use crate::snapshot::state::SessionColumn;
 use crate::stripes::Padded;
@@ -357,38 +357,34 @@ impl<P> Sessions<P> {
     /// Restores saved sessions, `(visitor, last page view, online)`, into this table while
     /// nothing else can see it (hence `&mut self`: no locks). Each shard's table is sized once
     /// and the queues are built apart and heapified, on a second thread when one can be started,
-    /// so restoring n sessions costs n inserts and O(n) queue work. `Err` for an instant out of
-    /// range; the table is then only fit to be dropped.
-    pub(crate) fn restore<I>(&mut self, records: I) -> Result<(), String>
+    /// so restoring n sessions costs n inserts and O(n) queue work. The instants must be in the
+    /// range held (the snapshot decoder has vetted them).
+    pub(crate) fn restore<I>(&mut self, records: I)
     where
         I: Iterator<Item = (u64, i64, bool)> + Clone + Send,
     {
-        let (queued, inserted) = std::thread::scope(|scope| {
+        let mut queued = std::thread::scope(|scope| {
             let spawned = std::thread::Builder::new()
                 .name("visitor-counter-restore".into())
                 .spawn_scoped(scope, {
                     let records = records.clone();
                     move || Queues::of(records)
                 });
-            let inserted = self.insert_all(records.clone());
-            let queued = match spawned {
-                Ok(handle) => handle.join().ok(),
-                Err(_) => Some(Queues::of(records)),
-            };
-            (queued, inserted)
+            self.insert_all(records.clone());
+            match spawned {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => Queues::of(records),
+            }
         });
-        let mut queued = queued.ok_or("the restore thread failed")?;
         let queues = self.queues.get_mut();
         queues.online.append(&mut queued.online);
         queues.idle.append(&mut queued.idle);
-        inserted
     }
 
     /// The insertion half of [`Sessions::restore`].
-    fn insert_all(
-        &mut self,
-        records: impl Iterator<Item = (u64, i64, bool)> + Clone,
-    ) -> Result<(), String> {
+    fn insert_all(&mut self, records: impl Iterator<Item = (u64, i64, bool)> + Clone) {
         let mut per_shard = vec![0usize; self.shards.len()];
         for (v, _, _) in records.clone() {
             per_shard[self.shard_index(v)] += 1;
@@ -398,9 +394,7 @@ impl<P> Sessions<P> {
         }
         let (mut added, mut online) = (0usize, 0i64);
         for (v, last_seen, is_online) in records {
-            if !(MIN_NS..=MAX_NS).contains(&last_seen) {
-                return Err("a session's last page view is out of range".into());
-            }
+            debug_assert!(held(last_seen));
             let i = self.shard_index(v);
             let old = self.shards[i]
                 .0
@@ -418,7 +412,6 @@ impl<P> Sessions<P> {
         }
         *self.len.0.get_mut() += added;
         *self.online.0.get_mut() += online;
-        Ok(())
     }
 }
 

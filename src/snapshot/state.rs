@@ -11,7 +11,7 @@ use std::fmt;
 use serde::de::{Deserializer, Error, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::clock::{pack, unpack, MAX_NS, MIN_NS};
+use crate::clock::{held, pack, unpack};
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::PeriodBuckets;
 use crate::traffic::{Tally, TrafficCounts};
@@ -39,7 +39,7 @@ impl StateV2<'_> {
     /// Checks everything a restore relies on, so that a decoded state is either refused here or
     /// safe to use (no index out of range, no instant out of range later).
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let in_range = |t: Option<i64>| t.is_some_and(|t| (MIN_NS..=MAX_NS).contains(&t));
+        let in_range = |t: Option<i64>| t.is_some_and(held);
         if !in_range(Some(self.saved_at)) {
             return Err("the save instant is out of range".into());
         }
@@ -137,7 +137,7 @@ impl SessionColumn<'_> {
                 ));
             }
         }
-        match self.iter().find(|s| !(MIN_NS..=MAX_NS).contains(&s.1)) {
+        match self.iter().find(|s| !held(s.1)) {
             Some((v, _, _)) => Err(format!(
                 "session of visitor {:?}: instant out of range",
                 VisitorId::from(v)
@@ -282,6 +282,7 @@ pub(crate) struct SavedDedup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{MAX_NS, MIN_NS};
 
     #[test]
     fn the_session_column_round_trips_and_refuses_partial_records() {
