@@ -5,7 +5,11 @@ use std::time::Duration;
 use time::macros::{datetime, offset};
 use time::OffsetDateTime;
 use visitor_counter::articles::{Article, Catalog, CatalogError};
-use visitor_counter::{ArticleId, Counter, ManualClock, Period, VisitorId};
+use visitor_counter::{ArticleId, Counter, ManualClock, Period};
+
+#[path = "common/timeline.rs"]
+mod timeline;
+use timeline::v;
 
 const NS: Duration = Duration::from_nanos(1);
 const MIN: Duration = Duration::from_secs(60);
@@ -23,10 +27,6 @@ fn counter(start: OffsetDateTime, dedup: Duration) -> (Counter, ManualClock) {
 
 fn a(n: u64) -> ArticleId {
     ArticleId::from(n)
-}
-
-fn v(n: u64) -> VisitorId {
-    VisitorId::from(n)
 }
 
 #[test]

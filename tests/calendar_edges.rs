@@ -5,8 +5,12 @@
 //! otherwise each page view comes from a new visitor, so visits == page views == visitors.
 
 use time::macros::{datetime, offset};
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, Weekday};
-use visitor_counter::{Counter, ManualClock, Periods, VisitorId};
+use time::{PrimitiveDateTime, UtcOffset, Weekday};
+use visitor_counter::{Counter, ManualClock, VisitorId};
+
+#[path = "common/timeline.rs"]
+mod timeline;
+use timeline::{hit_at, row};
 
 /// A counter on `clock` in the given local calendar, other options at their defaults.
 fn counter(clock: &ManualClock, offset: UtcOffset, week_start: Weekday) -> Counter {
@@ -16,26 +20,6 @@ fn counter(clock: &ManualClock, offset: UtcOffset, week_start: Weekday) -> Count
         .week_start(week_start)
         .build()
         .expect("valid configuration")
-}
-
-/// Sets the clock to `at` and records one page view by `visitor`.
-fn hit_at(counter: &Counter, clock: &ManualClock, at: OffsetDateTime, visitor: u64) {
-    clock.set(at);
-    counter.hit(VisitorId::from(visitor));
-}
-
-/// `[today, yesterday, this_week, last_week, this_month, last_month, this_year, total]`
-fn row(p: &Periods) -> [u64; 8] {
-    [
-        p.today,
-        p.yesterday,
-        p.this_week,
-        p.last_week,
-        p.this_month,
-        p.last_month,
-        p.this_year,
-        p.total,
-    ]
 }
 
 /// Asserts that visits, page views and visitors all have the same eight periods

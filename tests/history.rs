@@ -5,8 +5,12 @@
 
 use std::time::Duration;
 use time::macros::{date, datetime, offset};
-use time::{Date, OffsetDateTime, UtcOffset};
-use visitor_counter::{Counter, DayCounts, ManualClock, VisitorId};
+use time::{Date, UtcOffset};
+use visitor_counter::{Counter, DayCounts, ManualClock};
+
+#[path = "common/timeline.rs"]
+mod timeline;
+use timeline::{hit_at, v};
 
 fn counter(clock: &ManualClock, offset: UtcOffset) -> Counter {
     Counter::builder()
@@ -14,16 +18,6 @@ fn counter(clock: &ManualClock, offset: UtcOffset) -> Counter {
         .utc_offset(offset)
         .build()
         .expect("valid configuration")
-}
-
-fn v(n: u64) -> VisitorId {
-    VisitorId::from(n)
-}
-
-/// Sets the clock to `at` and records one page view by `visitor`.
-fn hit_at(counter: &Counter, clock: &ManualClock, at: OffsetDateTime, visitor: u64) {
-    clock.set(at);
-    counter.hit(v(visitor));
 }
 
 /// `(date, visits, page_views, visitors)`

@@ -22,7 +22,11 @@ use time::macros::{date, datetime, offset};
 use time::OffsetDateTime;
 use tower::{Layer, Service, ServiceExt};
 use visitor_counter::web::{CountLayer, COOKIE_NAME};
-use visitor_counter::{ArticleId, Counter, Exclusions, ManualClock, Periods};
+use visitor_counter::{ArticleId, Counter, Exclusions, ManualClock};
+
+#[path = "common/timeline.rs"]
+mod timeline;
+use timeline::row;
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -181,20 +185,6 @@ fn attributes(set_cookie: &str) -> Vec<String> {
         .skip(1)
         .map(|a| a.trim().to_owned())
         .collect()
-}
-
-/// `[today, yesterday, this_week, last_week, this_month, last_month, this_year, total]`
-fn row(p: &Periods) -> [u64; 8] {
-    [
-        p.today,
-        p.yesterday,
-        p.this_week,
-        p.last_week,
-        p.this_month,
-        p.last_month,
-        p.this_year,
-        p.total,
-    ]
 }
 
 /// (visits today, page views today, visitors today)

@@ -12,8 +12,12 @@
 
 use std::time::Duration;
 use time::macros::{date, datetime, offset};
-use time::{OffsetDateTime, UtcOffset};
-use visitor_counter::{Counter, ManualClock, Periods, VisitorId};
+use time::UtcOffset;
+use visitor_counter::{Counter, ManualClock, VisitorId};
+
+#[path = "common/timeline.rs"]
+mod timeline;
+use timeline::{hit_at, row, v};
 
 const NS: Duration = Duration::from_nanos(1);
 const MIN: Duration = Duration::from_secs(60);
@@ -23,30 +27,6 @@ fn counter(clock: &ManualClock) -> Counter {
         .clock(clock.clone())
         .build()
         .expect("valid configuration")
-}
-
-fn v(n: u64) -> VisitorId {
-    VisitorId::from(n)
-}
-
-/// Sets the clock to `at` and records one page view by `visitor`.
-fn hit_at(counter: &Counter, clock: &ManualClock, at: OffsetDateTime, visitor: u64) {
-    clock.set(at);
-    counter.hit(v(visitor));
-}
-
-/// `[today, yesterday, this_week, last_week, this_month, last_month, this_year, total]`
-fn row(p: &Periods) -> [u64; 8] {
-    [
-        p.today,
-        p.yesterday,
-        p.this_week,
-        p.last_week,
-        p.this_month,
-        p.last_month,
-        p.this_year,
-        p.total,
-    ]
 }
 
 /// Asserts `actual` is within 2% of `expected`.
