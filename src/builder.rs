@@ -272,8 +272,10 @@ fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
         path: Some(path.to_path_buf()),
         reason,
     };
+    // Shared: the restored sessions are read in place from these bytes.
+    let bytes = Arc::new(bytes);
     let state = snapshot::decode(&bytes).map_err(corrupt)?;
-    inner.restore(state);
+    inner.restore(state, &bytes);
     Ok(())
 }
 

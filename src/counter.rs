@@ -16,8 +16,9 @@ use crate::clock::{clamp_nanos, from_nanos, Clock};
 use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
+use crate::restored::RestoredColumn;
 use crate::sessions::{SessionConfig, Sessions};
-use crate::snapshot::state::{SavedCalendar, StateV2};
+use crate::snapshot::state::{SavedCalendar, StateV3};
 use crate::snapshot::{self, file};
 use crate::traffic::{Stripe, Tally, TrafficCounts};
 use crate::unique::Unique;
@@ -158,10 +159,10 @@ impl Inner {
     }
 
     /// Everything, as a snapshot holds it.
-    fn capture(&self) -> StateV2<'static> {
+    fn capture(&self) -> StateV3<'static> {
         let saved_at = self.now();
         let (articles, article_dedup) = self.articles.records(saved_at);
-        StateV2 {
+        StateV3 {
             saved_at,
             calendar: SavedCalendar {
                 zone: self.calendar.zone.describe(),
@@ -174,16 +175,17 @@ impl Inner {
                 all
             },
             unique: self.unique.snapshot(),
-            sessions: self.sessions.column(),
+            sessions: self.sessions.table(),
             articles,
             article_dedup,
         }
     }
 
     /// Loads a decoded snapshot into this fresh state. The state must come from
-    /// `snapshot::decode`, which has vetted it (instants in range, well-formed buckets).
-    pub(crate) fn restore(&mut self, state: StateV2<'_>) {
-        let StateV2 {
+    /// `snapshot::decode`, which has vetted it (instants in range, well-formed buckets); it may
+    /// borrow from `file`, which the session table then keeps (see `restored.rs`).
+    pub(crate) fn restore(&mut self, state: StateV3<'_>, file: &Arc<Vec<u8>>) {
+        let StateV3 {
             saved_at,
             calendar,
             initial,
@@ -204,7 +206,7 @@ impl Inner {
         self.sessions
             .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
-        self.sessions.restore(sessions.iter());
+        self.sessions.restore(RestoredColumn::new(&sessions, file));
         self.articles.restore(saved_at, articles, &article_dedup);
         if week_changed {
             self.articles.clear_weeks();

@@ -15,7 +15,11 @@
 //!   counts either way. [`Counter::top_articles`] lists the most read; the [`articles`] module
 //!   has a small catalog to join them with.
 //! - **Snapshots**: [`Counter::save`] (or `autosave`) writes everything to one file, atomically;
-//!   `build` restores it exactly. See [`snapshot`] for the format and its guarantees.
+//!   `build` restores it exactly. See [`snapshot`] for the format and its guarantees. A
+//!   restored counter does not rebuild its session table at load: it reads the snapshot's
+//!   sorted sessions in place and takes each one in on the visitor's next page view (or when
+//!   upkeep expires it), so `build` costs little more than reading and checking the file, and
+//!   the file's bytes stay in memory until every restored session has been taken in.
 //!
 //! # What is exact, what is approximate
 //!
@@ -35,7 +39,9 @@
 //!
 //! [`Counter::hit`] takes no global lock: it write-locks one shard of the session table, which
 //! also holds that shard's share of the visit and page view counters (one lock per page view,
-//! nearly always uncontended), and allocates nothing for a visitor already tracked. A visitor's first page view of a local day also updates the
+//! nearly always uncontended), and allocates nothing for a visitor already tracked (a visitor
+//! restored from a snapshot and not seen since costs a search of its shard's restored sessions
+//! on its first page view, under the same lock). A visitor's first page view of a local day also updates the
 //! distinct-visitor sketches under their own lock. Expired sessions are dropped by upkeep, which
 //! readings run and page views only try (never wait for). [`Counter::stats`] does not scan the
 //! sessions. [`Counter::view_article`] adds the article's shard of the article table and of the
@@ -68,6 +74,7 @@ mod error;
 mod ids;
 mod periods;
 mod rankings;
+mod restored;
 mod sessions;
 pub mod snapshot;
 mod stripes;

@@ -21,10 +21,19 @@
 //! of their last page view first, then online ones in the same order (a queue entry whose visitor
 //! was seen since is put back at its true instant before anything is removed).
 //!
+//! # Restored sessions
+//! A counter restored from a snapshot does not rebuild this table: each shard keeps its part of
+//! the snapshot's sorted session records and each queue a cursor over their time order (see
+//! `restored.rs`). A visitor the table does not hold is looked up there and taken into the table
+//! by its first page view, or by upkeep when its queue entry comes up, so the model above holds
+//! for restored visitors as for the others. Once every record has been taken, the snapshot's
+//! bytes are released.
+//!
 //! # Locking
-//! A page view write-locks the visitor's shard of the `DashMap` for a few instructions; a visitor
-//! coming online also locks its thread stripe's buffer. Upkeep holds the upkeep mutex (page views
-//! only `try_lock` it and never wait) and locks one shard at a time.
+//! A page view locks the visitor's shard for a few instructions (a visitor the table does not
+//! hold also searches the shard's restored records, if any, under that lock); a visitor coming
+//! online also pushes to the shard's buffer under the same lock. Upkeep holds the upkeep mutex
+//! (page views only `try_lock` it and never wait) and locks one shard at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -35,9 +44,10 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::clock::{held, pack, unpack};
-use crate::ids::{mix64, IdBuildHasher, VisitorId};
-use crate::snapshot::state::SessionColumn;
+use crate::clock::{pack, unpack};
+use crate::ids::{session_key, IdBuildHasher, VisitorId};
+use crate::restored::{Kind, Ordered, RestoredColumn, RestoredShard};
+use crate::snapshot::state::{SavedSessions, SessionTable};
 use crate::stripes::Padded;
 
 /// An entry: the last page view and the online flag [`pack`]ed in one word (16 bytes per entry
@@ -77,10 +87,52 @@ pub(crate) struct SessionConfig {
     pub max_sessions: usize,
 }
 
-/// (instant, visitor): when a visitor was queued, and who.
+/// (instant, session key): when a visitor was queued, and who.
 type Queued = (i64, u64);
 
-type Queue = BinaryHeap<Reverse<Queued>>;
+/// A min-queue of [`Queued`] entries: a heap, merged with the restored sessions' time order
+/// while a snapshot's sessions are being taken in.
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Reverse<Queued>>,
+    restored: Option<Ordered>,
+}
+
+impl Queue {
+    #[inline]
+    fn peek(&self) -> Option<Queued> {
+        let heap = self.heap.peek().map(|r| r.0);
+        match (heap, self.restored.as_ref().and_then(Ordered::peek)) {
+            (Some(h), Some(r)) => Some(h.min(r)),
+            (h, r) => h.or(r),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Queued> {
+        let heap = self.heap.peek().map(|r| r.0);
+        let restored = self.restored.as_ref().and_then(Ordered::peek);
+        match (heap, restored) {
+            (Some(h), Some(r)) if r < h => self.pop_restored(),
+            (Some(_), _) => self.heap.pop().map(|r| r.0),
+            (None, Some(_)) => self.pop_restored(),
+            (None, None) => None,
+        }
+    }
+
+    fn pop_restored(&mut self) -> Option<Queued> {
+        let cursor = self.restored.as_mut()?;
+        let head = cursor.peek();
+        if !cursor.advance() {
+            // Through: release this queue's hold on the snapshot's bytes.
+            self.restored = None;
+        }
+        head
+    }
+
+    fn push(&mut self, entry: Queued) {
+        self.heap.push(Reverse(entry));
+    }
+}
 
 #[derive(Default)]
 struct Queues {
@@ -97,9 +149,34 @@ pub(crate) const UPKEEP_EVERY: u32 = 4096;
 /// shard's share of whatever else a page view updates (`P`: the traffic counters), so that a page
 /// view takes one lock, not two.
 struct Shard<P> {
+    /// Visitors by session key.
     map: HashMap<u64, Packed, IdBuildHasher>,
     came_online: Vec<Queued>,
     payload: P,
+    /// This shard's restored sessions not taken into `map` yet.
+    restored: Option<RestoredShard>,
+}
+
+impl<P> Shard<P> {
+    /// The entry of session key `k`: in the table, or taken into it from the restored sessions.
+    fn entry(&mut self, k: u64) -> Option<&mut Packed> {
+        match self.map.entry(k) {
+            MapEntry::Occupied(e) => Some(e.into_mut()),
+            MapEntry::Vacant(e) => take_restored(&mut self.restored, k).map(|p| e.insert(p)),
+        }
+    }
+}
+
+/// Takes the restored session of key `k` out of `restored`, dropping the shard's part once it is
+/// spent.
+#[inline]
+fn take_restored(restored: &mut Option<RestoredShard>, k: u64) -> Option<Packed> {
+    let part = restored.as_mut()?;
+    let taken = part.take(k);
+    if part.is_spent() {
+        *restored = None;
+    }
+    taken.map(Packed)
 }
 
 pub(crate) struct Sessions<P> {
@@ -122,6 +199,7 @@ impl<P: Default> Sessions<P> {
                         map: HashMap::default(),
                         came_online: Vec::new(),
                         payload: P::default(),
+                        restored: None,
                     }))
                 })
                 .collect(),
@@ -141,16 +219,17 @@ fn shard_count() -> usize {
 }
 
 impl<P> Sessions<P> {
-    /// The shard of a visitor. Uses hash bits that the shard's own table does not use for its
-    /// bucket index or its control bytes (the top seven), like `DashMap`.
+    /// The shard of session key `k`: its top bits, so that a snapshot's sessions, sorted by
+    /// key, are sorted by shard. (The shard's table hashes the key again, so its bucket index and
+    /// control bytes do not depend on the shard.)
     #[inline]
-    fn shard_index(&self, v: u64) -> usize {
-        ((mix64(v) << 7) >> self.shift) as usize
+    fn shard_index(&self, k: u64) -> usize {
+        (k >> self.shift) as usize
     }
 
     #[inline]
-    fn shard(&self, v: u64) -> &Mutex<Shard<P>> {
-        &self.shards[self.shard_index(v)]
+    fn shard(&self, k: u64) -> &Mutex<Shard<P>> {
+        &self.shards[self.shard_index(k)]
     }
 
     /// Records a page view by `visitor` at `now`, then runs `f` on the visitor's shard payload
@@ -163,33 +242,40 @@ impl<P> Sessions<P> {
         now: i64,
         f: impl FnOnce(&Touch, &mut P) -> R,
     ) -> (Touch, R) {
-        let v = visitor.as_u64();
-        let mut guard = self.shard(v).lock();
+        let k = session_key(visitor);
+        let mut guard = self.shard(k).lock();
         let shard = &mut *guard;
-        let (touch, came_online) = match shard.map.entry(v) {
+        let seen_again = |e: &mut Packed, s: Packed| {
+            let last = s.last_seen();
+            *e = Packed::new(last.max(now), true);
+            let touch = Touch {
+                new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
+                previous: Some(last),
+            };
+            (touch, !s.online())
+        };
+        let (touch, came_online) = match shard.map.entry(k) {
             MapEntry::Occupied(mut e) => {
                 let s = *e.get();
-                let last = s.last_seen();
-                *e.get_mut() = Packed::new(last.max(now), true);
-                let touch = Touch {
-                    new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
-                    previous: Some(last),
-                };
-                (touch, !s.online())
+                seen_again(e.get_mut(), s)
             }
-            MapEntry::Vacant(e) => {
-                e.insert(Packed::new(now, true));
-                self.len.fetch_add(1, Ordering::Relaxed);
-                let touch = Touch {
-                    new_visit: true,
-                    previous: None,
-                };
-                (touch, true)
-            }
+            MapEntry::Vacant(e) => match take_restored(&mut shard.restored, k) {
+                // Back after a restart: the restored session goes on in the table.
+                Some(s) => seen_again(e.insert(s), s),
+                None => {
+                    e.insert(Packed::new(now, true));
+                    self.len.fetch_add(1, Ordering::Relaxed);
+                    let touch = Touch {
+                        new_visit: true,
+                        previous: None,
+                    };
+                    (touch, true)
+                }
+            },
         };
         if came_online {
             self.online.fetch_add(1, Ordering::Relaxed);
-            shard.came_online.push((now, v));
+            shard.came_online.push((now, k));
         }
         let r = f(&touch, &mut shard.payload);
         (touch, r)
@@ -202,17 +288,17 @@ impl<P> Sessions<P> {
         }
     }
 
-    /// Runs `f` on the entry of `v`, if tracked, under its shard's lock.
-    fn with_entry<R>(&self, v: u64, f: impl FnOnce(&mut Packed) -> R) -> Option<R> {
-        self.shard(v).lock().map.get_mut(&v).map(f)
+    /// Runs `f` on the entry of `k`, if tracked, under its shard's lock.
+    fn with_entry<R>(&self, k: u64, f: impl FnOnce(&mut Packed) -> R) -> Option<R> {
+        self.shard(k).lock().entry(k).map(f)
     }
 
-    /// Removes `v` when `keep` says so; true when removed.
-    fn remove_if(&self, v: u64, remove: impl FnOnce(Packed) -> bool) -> bool {
-        let mut shard = self.shard(v).lock();
-        match shard.map.get(&v) {
-            Some(&s) if remove(s) => {
-                shard.map.remove(&v);
+    /// Removes `k` when `remove` says so; true when removed.
+    fn remove_if(&self, k: u64, remove: impl FnOnce(Packed) -> bool) -> bool {
+        let mut shard = self.shard(k).lock();
+        match shard.entry(k) {
+            Some(&mut s) if remove(s) => {
+                shard.map.remove(&k);
                 true
             }
             _ => false,
@@ -251,14 +337,16 @@ impl<P> Sessions<P> {
 
     fn upkeep_locked(&self, q: &mut Queues, now: i64) {
         for s in self.shards.iter() {
-            q.online.extend(s.lock().came_online.drain(..).map(Reverse));
+            q.online
+                .heap
+                .extend(s.lock().came_online.drain(..).map(Reverse));
         }
         self.expire_online(q, now.saturating_sub(self.cfg.online_window));
         self.expire_idle(q, now.saturating_sub(self.cfg.session_timeout));
         self.evict(q);
         // Give memory back after a crowd has gone, so the two queues never both hold
         // buffers sized for every session.
-        for queue in [&mut q.online, &mut q.idle] {
+        for queue in [&mut q.online.heap, &mut q.idle.heap] {
             if queue.capacity() > 4 * queue.len() + 4096 {
                 queue.shrink_to(2 * queue.len());
             }
@@ -267,7 +355,7 @@ impl<P> Sessions<P> {
 
     /// Flags offline every visitor whose last page view is at or before `edge`.
     fn expire_online(&self, q: &mut Queues, edge: i64) {
-        while let Some(&Reverse((queued, v))) = q.online.peek() {
+        while let Some((queued, v)) = q.online.peek() {
             if queued > edge {
                 break;
             }
@@ -279,10 +367,10 @@ impl<P> Sessions<P> {
                 if s.online() {
                     let last = s.last_seen();
                     if last > edge {
-                        requeue = Some(Reverse((last, v)));
+                        requeue = Some((last, v));
                     } else {
                         *e = Packed::new(last, false);
-                        offline = Some(Reverse((last, v)));
+                        offline = Some((last, v));
                     }
                 }
             });
@@ -298,7 +386,7 @@ impl<P> Sessions<P> {
 
     /// Forgets offline visitors whose last page view is at or before `edge`.
     fn expire_idle(&self, q: &mut Queues, edge: i64) {
-        while let Some(&Reverse((last, v))) = q.idle.peek() {
+        while let Some((last, v)) = q.idle.peek() {
             if last > edge {
                 break;
             }
@@ -319,9 +407,9 @@ impl<P> Sessions<P> {
     /// Forgets the least recently seen visitors while more than `max_sessions` are tracked.
     fn evict(&self, q: &mut Queues) {
         while self.over_bound() {
-            if let Some(Reverse((last, v))) = q.idle.pop() {
+            if let Some((last, v)) = q.idle.pop() {
                 self.remove_offline(v, last);
-            } else if let Some(Reverse((queued, v))) = q.online.pop() {
+            } else if let Some((queued, v)) = q.online.pop() {
                 let removed = self.remove_if(v, |s| s.online() && s.last_seen() <= queued);
                 if removed {
                     self.len.fetch_sub(1, Ordering::Relaxed);
@@ -329,7 +417,7 @@ impl<P> Sessions<P> {
                 } else if let Some(s) = self.with_entry(v, |e| *e) {
                     // Seen since it was queued: queue it again at its true last page view.
                     if s.online() {
-                        q.online.push(Reverse((s.last_seen(), v)));
+                        q.online.push((s.last_seen(), v));
                     }
                 }
             } else {
@@ -340,103 +428,47 @@ impl<P> Sessions<P> {
 }
 
 impl<P> Sessions<P> {
-    /// Every tracked session, as snapshot format 2 writes them: shard after shard, each in its
-    /// table's order (which a restore into a table of the same size walks sequentially). Locks
-    /// one shard at a time.
-    pub(crate) fn column(&self) -> SessionColumn<'static> {
-        let mut out = SessionColumn::with_capacity(self.len());
+    /// Every tracked session, laid out as a snapshot holds them. Copies one shard at a time
+    /// under its lock (the table's entries and the restored sessions not taken yet), then sorts
+    /// with no lock held.
+    pub(crate) fn table(&self) -> SavedSessions<'static> {
+        let mut sessions = Vec::with_capacity(self.len());
         for s in self.shards.iter() {
             let s = s.lock();
-            for (&v, p) in s.map.iter() {
-                out.push_packed(v, p.0);
+            sessions.extend(s.map.iter().map(|(&k, p)| (k, p.0)));
+            if let Some(restored) = &s.restored {
+                sessions.extend(restored.remaining());
             }
         }
-        out
+        SavedSessions::Table(SessionTable::build(sessions))
     }
 
-    /// Restores saved sessions, `(visitor, last page view, online)`, into this table while
-    /// nothing else can see it (hence `&mut self`: no locks). Each shard's table is sized once
-    /// and the queues are built apart and heapified, on a second thread when one can be started,
-    /// so restoring n sessions costs n inserts and O(n) queue work. The instants must be in the
-    /// range held (the snapshot decoder has vetted them).
-    pub(crate) fn restore<I>(&mut self, records: I)
-    where
-        I: Iterator<Item = (u64, i64, bool)> + Clone + Send,
-    {
-        let mut queued = std::thread::scope(|scope| {
-            let spawned = std::thread::Builder::new()
-                .name("visitor-counter-restore".into())
-                .spawn_scoped(scope, {
-                    let records = records.clone();
-                    move || Queues::of(records)
-                });
-            self.insert_all(records.clone());
-            match spawned {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => Queues::of(records),
-            }
-        });
-        let queues = self.queues.get_mut();
-        queues.online.append(&mut queued.online);
-        queues.idle.append(&mut queued.idle);
-    }
-
-    /// The insertion half of [`Sessions::restore`].
-    fn insert_all(&mut self, records: impl Iterator<Item = (u64, i64, bool)> + Clone) {
-        let mut per_shard = vec![0usize; self.shards.len()];
-        for (v, _, _) in records.clone() {
-            per_shard[self.shard_index(v)] += 1;
-        }
-        for (shard, n) in self.shards.iter_mut().zip(per_shard) {
-            shard.0.get_mut().map.reserve(n);
-        }
-        let (mut added, mut online) = (0usize, 0i64);
-        for (v, last_seen, is_online) in records {
-            debug_assert!(held(last_seen));
-            let i = self.shard_index(v);
-            let old = self.shards[i]
-                .0
-                .get_mut()
-                .map
-                .insert(v, Packed::new(last_seen, is_online));
-            match old {
-                // A repeated visitor: keep the counts consistent with the entry that stays
-                // (the other's queue entry is stale, which upkeep expects).
-                Some(old) if old.online() => online -= 1,
-                Some(_) => {}
-                None => added += 1,
-            }
-            online += i64::from(is_online);
-        }
-        *self.len.0.get_mut() += added;
-        *self.online.0.get_mut() += online;
-    }
-}
-
-impl Queues {
-    /// Queues holding restored sessions: online ones at their last page view in the online
-    /// queue, the others in the idle queue. Heapifies once.
-    fn of(records: impl Iterator<Item = (u64, i64, bool)> + Clone) -> Queues {
-        let (n_online, n_idle) =
-            records.clone().fold(
-                (0, 0),
-                |(on, off), r| if r.2 { (on + 1, off) } else { (on, off + 1) },
-            );
-        let mut online = Vec::with_capacity(n_online);
-        let mut idle = Vec::with_capacity(n_idle);
-        for (v, last_seen, is_online) in records {
-            if is_online {
-                online.push(Reverse((last_seen, v)));
+    /// Restores a snapshot's sessions into this empty table while nothing else can see it
+    /// (hence `&mut self`: no locks). Reads no session: each shard is given its key range of the
+    /// sorted records (found by bisection) and a table sized to take them all in, and the
+    /// queues their cursors; the counts are the column's.
+    pub(crate) fn restore(&mut self, column: RestoredColumn) {
+        debug_assert!(self.len() == 0);
+        let n = column.len();
+        let mut lo = 0;
+        let last = self.shards.len() - 1;
+        for (i, shard) in self.shards.iter_mut().enumerate() {
+            // Shard `i` holds the keys whose top bits are `i`.
+            let hi = if i == last {
+                n
             } else {
-                idle.push(Reverse((last_seen, v)));
-            }
+                column.partition_point(((i + 1) as u64) << self.shift)
+            };
+            let shard = shard.0.get_mut();
+            shard.map.reserve(hi - lo);
+            shard.restored = RestoredShard::new(column.clone(), lo, hi);
+            lo = hi;
         }
-        Queues {
-            online: BinaryHeap::from(online),
-            idle: BinaryHeap::from(idle),
-        }
+        *self.len.0.get_mut() = n;
+        *self.online.0.get_mut() = column.online_len() as i64;
+        let queues = self.queues.get_mut();
+        queues.online.restored = Ordered::new(column.clone(), Kind::Online);
+        queues.idle.restored = Ordered::new(column, Kind::Idle);
     }
 }
 
@@ -519,5 +551,82 @@ mod tests {
         assert!(!t.touch(VisitorId::from(0), 12 * S, |_, _| ()).0.new_visit);
         t.upkeep(12 * S);
         assert_eq!(t.online(), t.len() as u64);
+    }
+
+    /// A table restored from another's sessions behaves exactly as the original from then on:
+    /// same page-view outcomes, online count and size after every upkeep, through eviction,
+    /// expiry, a second save of a partly taken-in table, and restores onto a table of another
+    /// shard count.
+    #[test]
+    fn a_restored_table_goes_on_exactly_as_the_original() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let restore = |from: &Sessions<()>, shards: usize| {
+            let mut t = table(from.cfg.max_sessions);
+            if shards != t.shards.len() {
+                t.shards = (0..shards)
+                    .map(|_| {
+                        Padded(Mutex::new(Shard {
+                            map: HashMap::default(),
+                            came_online: Vec::new(),
+                            payload: (),
+                            restored: None,
+                        }))
+                    })
+                    .collect();
+                t.shift = 64 - shards.trailing_zeros();
+            }
+            let file = std::sync::Arc::new(Vec::new());
+            t.restore(RestoredColumn::new(&from.table(), &file));
+            t
+        };
+        for round in 0..40 {
+            let max = 1 + next(30) as usize;
+            let original = table(max);
+            let mut restored: Option<Sessions<()>> = None;
+            let mut now = crate::clock::BASE_NS;
+            for step in 0..600 {
+                match next(10) {
+                    0..=5 => {
+                        let v = VisitorId::from(next(40));
+                        let a = original.touch(v, now, |_, _| ()).0;
+                        if let Some(r) = &restored {
+                            let b = r.touch(v, now, |_, _| ()).0;
+                            assert_eq!(
+                                (a.new_visit, a.previous),
+                                (b.new_visit, b.previous),
+                                "round {round} step {step}"
+                            );
+                        }
+                    }
+                    6 | 7 => now += [1, 60 * S, 400 * S, 2000 * S][next(4) as usize],
+                    8 => {
+                        original.upkeep(now);
+                        if let Some(r) = &restored {
+                            r.upkeep(now);
+                            assert_eq!(
+                                (original.online(), original.len()),
+                                (r.online(), r.len()),
+                                "round {round} step {step}"
+                            );
+                        }
+                    }
+                    _ => {
+                        // Save the restored table if there is one (partly taken in), else the
+                        // original; restore onto 4 or 64 shards.
+                        let shards = [4, 64][next(2) as usize];
+                        let from = restored.as_ref().unwrap_or(&original);
+                        let r = restore(from, shards);
+                        assert_eq!((r.online(), r.len()), (from.online(), from.len()));
+                        restored = Some(r);
+                    }
+                }
+            }
+        }
     }
 }

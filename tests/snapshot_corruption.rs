@@ -202,7 +202,9 @@ struct Parts {
     unique_days: (u64, usize),
     /// `sessions`: in format 1 a list of (visitor, age, online), each element 17 bytes (24
     /// decoded); in format 2 a byte string of 16-byte records (borrowed when decoded), which
-    /// claims 16 times the claim here.
+    /// claims 16 times the claim here; in format 3 the same byte string of records (keys 1, 2,
+    /// 3, ..., all idle), an empty online order and an idle order of 4-byte indices claiming 4
+    /// times the claim (all borrowed).
     sessions: (u64, usize),
     /// `articles`: the id and its period buckets, each element 112 bytes (144 decoded).
     articles: (u64, usize),
@@ -220,7 +222,7 @@ const HISTOGRAM: usize = 50;
 impl Default for Parts {
     fn default() -> Self {
         Parts {
-            version: 2,
+            version: 3,
             zone_claim: 12,
             zone: b"UTC+07:00:00".to_vec(),
             days: (RING as u64, RING),
@@ -307,11 +309,20 @@ impl Parts {
             }
         }));
         list(&mut p, self.unique_days, |i| ring_element(i, &[0; 8]));
+        let (claim, present) = self.sessions;
         match self.version {
             1 => list(&mut p, self.sessions, |_| vec![0; 17]),
+            2 => list(&mut p, (claim.saturating_mul(16), present), |_| vec![0; 16]),
             _ => {
-                let (claim, present) = self.sessions;
-                list(&mut p, (claim.saturating_mul(16), present), |_| vec![0; 16]);
+                list(&mut p, (claim.saturating_mul(16), present), |k| {
+                    let mut r = (k as u64 + 1).to_le_bytes().to_vec();
+                    r.extend([0; 8]);
+                    r
+                });
+                list(&mut p, (0, 0), |_| Vec::new());
+                list(&mut p, (claim.saturating_mul(4), present), |k| {
+                    (k as u32).to_le_bytes().to_vec()
+                });
             }
         }
         list(&mut p, self.articles, |_| {
@@ -332,7 +343,12 @@ impl Parts {
 #[test]
 fn the_hand_built_payload_matches_the_format() {
     let _g = serial();
-    for (version, session_bytes) in [(1, 17), (2, 16)] {
+    // (version, bytes of three sessions, sessions tracked once restored)
+    for (version, session_bytes, tracked) in [
+        (1, 8 + 3 * 17, 1),
+        (2, 8 + 3 * 16, 1),
+        (3, (8 + 3 * 16) + 8 + (8 + 3 * 4), 3),
+    ] {
         // If this fails the layout assumed by the crafted inputs below is out of date.
         let parts = Parts {
             version,
@@ -355,7 +371,7 @@ fn the_hand_built_payload_matches_the_format() {
                 + (8 + 512 * 20)
                 + (8 * 4 + 9 * 12 + 2 * 8)
                 + (8 + 512 * 12)
-                + (8 + 3 * session_bytes)
+                + session_bytes
                 + (8 + 2 * 112)
                 + (8 + 24),
             "format {version}"
@@ -389,7 +405,8 @@ fn the_hand_built_payload_matches_the_format() {
                 .snapshot_path(&path)
                 .build()
                 .unwrap();
-            assert_eq!(c.tracked_sessions(), 1, "three records of visitor 0");
+            // Formats 1 and 2: three records of visitor 0; format 3: visitors 1, 2 and 3.
+            assert_eq!(c.tracked_sessions(), tracked, "format {version}");
             assert_eq!(c.stats().visits.total, 0);
         }
         std::fs::remove_dir_all(dir).unwrap();
@@ -639,7 +656,7 @@ fn fuzz_input(rng: &mut Rng, real_payload: &[u8], i: usize) -> Vec<u8> {
 fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
     let real_payload = &real[HEADER_LEN..];
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for version in [1, 2] {
+    for version in [1, 2, 3] {
         crafted_parts(version, &mut out);
     }
     // The real payload with each huge claim at every one of its first 64 bytes.
@@ -657,16 +674,27 @@ fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
             ));
         }
     }
-    for version in [0, 3, 7, u32::MAX] {
+    for version in [0, 4, 7, u32::MAX] {
         out.push((
             format!("format version {version}"),
             with_header_version(version, real_payload),
         ));
     }
-    // A format 2 payload labelled format 1, and the other way round.
+    // A format 3 payload labelled format 1 or 2, and the other way round.
+    for version in [1, 2] {
+        out.push((
+            format!("format 3 payload as {version}"),
+            with_header_version(version, real_payload),
+        ));
+    }
+    let v2 = Parts {
+        version: 2,
+        sessions: (3, 3),
+        ..Parts::default()
+    };
     out.push((
-        "format 2 payload as 1".into(),
-        with_header_version(1, real_payload),
+        "format 2 payload as 3".into(),
+        with_header_version(3, &v2.payload()),
     ));
     let v1 = Parts {
         version: 1,
@@ -964,7 +992,7 @@ fn a_huge_string_length_claim_is_not_allocated() {
 
 /// Lists that really hold many elements, each taking more memory decoded than encoded (a day
 /// slot 20 bytes encoded and 24 decoded, a unique-visitor day 12 and 16, a format 1 session 17
-/// and 24 (a format 2 session is borrowed from the input), an article 112 and 144; an exact set's ids are 8 bytes either way, but end up in a hash set).
+/// and 24 (a format 2 or 3 session is borrowed from the input), an article 112 and 144; an exact set's ids are 8 bytes either way, but end up in a hash set).
 /// The lists whose size the format knows are built at that size, a snapshot `inspect` accepts,
 /// and one element over it, which it refuses; the others hold 100,000 elements (10,000
 /// articles) and are snapshots it accepts (repeated visitors and articles collapse when
@@ -1063,10 +1091,20 @@ fn lists_of_small_elements_stay_within_twice_the_input() {
             },
         ),
         (
+            "sessions (format 3: borrowed)",
+            n,
+            None,
+            Parts {
+                sessions: many,
+                ..d()
+            },
+        ),
+        (
             "sessions (format 2: borrowed)",
             n,
             None,
             Parts {
+                version: 2,
                 sessions: many,
                 ..d()
             },

@@ -44,6 +44,31 @@ pub(crate) fn header(version: u32, payload: &[u8]) -> [u8; HEADER_LEN] {
 
 /// Checks the header against the whole file and returns the format version and the payload.
 pub(crate) fn open(file: &[u8]) -> Result<(u32, &[u8]), Invalid> {
+    let (sealed, payload) = open_unverified(file)?;
+    sealed.verify(payload)?;
+    Ok((sealed.version, payload))
+}
+
+/// What the header says about the payload, its checksum not verified yet.
+#[derive(Clone, Copy)]
+pub(crate) struct Sealed {
+    pub(crate) version: u32,
+    crc: u32,
+}
+
+impl Sealed {
+    /// Verifies the payload's checksum.
+    pub(crate) fn verify(self, payload: &[u8]) -> Result<(), Invalid> {
+        if checksum(self.version, payload.len() as u64, payload) != self.crc {
+            return Err("checksum mismatch: the file is damaged".into());
+        }
+        Ok(())
+    }
+}
+
+/// [`open`] without the checksum, which the caller must [`Sealed::verify`] before using what
+/// it decodes from the payload.
+pub(crate) fn open_unverified(file: &[u8]) -> Result<(Sealed, &[u8]), Invalid> {
     if file.len() < HEADER_LEN {
         return Err(format!(
             "truncated: {} bytes, shorter than the {HEADER_LEN}-byte header",
@@ -73,10 +98,7 @@ pub(crate) fn open(file: &[u8]) -> Result<(u32, &[u8]), Invalid> {
             payload.len()
         ));
     }
-    if checksum(version, len, payload) != crc {
-        return Err("checksum mismatch: the file is damaged".into());
-    }
-    Ok((version, payload))
+    Ok((Sealed { version, crc }, payload))
 }
 
 #[cfg(test)]

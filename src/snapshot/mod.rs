@@ -13,14 +13,18 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..8 | magic `b"VCSNAP\r\n"` |
-//! | 8..12 | format version, `u32` little-endian (this release writes 2) |
+//! | 8..12 | format version, `u32` little-endian (this release writes 3) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 of bytes 8..20 and the payload |
 //!
 //! # Format versions
 //! - 1: the payload as a bincode list of sessions (17 bytes each).
-//! - 2 (written by this release): sessions as one byte string of 16-byte records, decoded in
-//!   place; the rest as in 1.
+//! - 2: sessions as one byte string of 16-byte records, decoded in place; the rest as in 1.
+//! - 3 (written by this release): sessions sorted by session key, with their online and idle
+//!   time orders, so that a restored counter reads them in place (see `state.rs` for the
+//!   layout and `restored.rs` for how they are read); the rest as in 2. The sessions of a file
+//!   of version 1 or 2 are sorted into that layout when a counter is restored from it (which
+//!   allocates about three times their size, once), not when it is only decoded.
 //!
 //! # Versioning policy
 //! Every release reads every older format version; a release that changes the payload (or the
@@ -29,11 +33,14 @@
 //! release knows is refused with an error naming the version.
 //!
 //! # Trust
-//! Decoding never trusts the file: the header is checked against the file's real size and the
-//! checksum before the payload is decoded, lists are read without preallocating their claimed
-//! length, byte strings are borrowed from the file (their length checked against the bytes
-//! left), and restored state is vetted before use. A bad file is an `Err`, never a panic, and
-//! decoding allocates little more than twice the file's size.
+//! Decoding never trusts the file: the header is checked against the file's real size, the
+//! checksum is verified before anything decoded is used, lists are read without preallocating
+//! their claimed length, byte strings are borrowed from the file (their length checked against
+//! the bytes left), and restored state is vetted before use. A bad file is an `Err`, never a
+//! panic, and decoding allocates little more than twice the file's size. Format 3's session
+//! time orders are vetted for range and length only (checking their order would cost a random
+//! read per session at every load): a file crafted with wrong orders and a recomputed checksum
+//! can make restored sessions expire late, never a panic (see `restored.rs`).
 //!
 //! # One counter per file
 //! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
@@ -61,24 +68,56 @@ pub(crate) mod state;
 use time::OffsetDateTime;
 
 use crate::error::SnapshotError;
-use state::{StateV1, StateV2};
+use state::{StateV1, StateV2, StateV3};
 
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Encodes a state as a whole snapshot file: header and payload.
-pub(crate) fn encode(state: &StateV2<'_>) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
+pub(crate) fn encode(state: &StateV3<'_>) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
     let payload = codec::encode(state)?;
     Ok((format::header(FORMAT_VERSION, &payload), payload))
 }
 
+/// Payloads at least this long are checksummed on a second thread while they are decoded.
+const CHECK_APART: usize = 1 << 20;
+
 /// Decodes a whole snapshot file of any supported version into the current state type, and
 /// vets it: a state returned here is safe to restore. It borrows its sessions from `file`.
-pub(crate) fn decode(file: &[u8]) -> Result<StateV2<'_>, String> {
-    let (version, payload) = format::open(file)?;
+///
+/// A large payload's checksum is computed on a second thread (when one can be started) while
+/// this one decodes and vets it: both read the whole file, so together they take about half as
+/// long. Decoding never trusts its input, so it may run before the checksum is known; a
+/// checksum mismatch is reported before anything decoding found.
+pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
+    let (sealed, payload) = format::open_unverified(file)?;
+    if payload.len() < CHECK_APART {
+        sealed.verify(payload)?;
+        return decode_payload(sealed.version, payload);
+    }
+    std::thread::scope(|scope| {
+        let checksum = std::thread::Builder::new()
+            .name("visitor-counter-checksum".into())
+            .spawn_scoped(scope, || sealed.verify(payload));
+        let decoded = decode_payload(sealed.version, payload);
+        let verified = match checksum {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No second thread: verify here.
+            Err(_) => sealed.verify(payload),
+        };
+        verified?;
+        decoded
+    })
+}
+
+/// Decodes and vets a payload of format `version`.
+fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV3<'_>, String> {
     let state = match version {
-        1 => StateV2::from(codec::decode::<StateV1>(payload)?),
-        2 => codec::decode::<StateV2>(payload)?,
+        1 => StateV3::from(StateV2::from(codec::decode::<StateV1>(payload)?)),
+        2 => StateV3::from(codec::decode::<StateV2>(payload)?),
+        3 => codec::decode::<StateV3>(payload)?,
         v => {
             return Err(format!(
                 "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"

@@ -1,9 +1,10 @@
 //! What a snapshot holds: the payload of each format version.
 //!
-//! Format 2 ([`StateV2`]) is what this release writes. Its sessions are one byte column of
-//! fixed 16-byte records ([`SessionColumn`]), decoded in place from the file's bytes, because a
-//! site's sessions are nearly all of a snapshot. Format 1 ([`StateV1`]) held them as a list of
-//! structs; it is still read and converted.
+//! Format 3 ([`StateV3`]) is what this release writes. Its sessions are a [`SessionTable`]: the
+//! records sorted by session key plus two time orders, so that a restored counter reads them in
+//! place instead of rebuilding its table (see `restored.rs`). Format 2 ([`StateV2`]) held the
+//! sessions as one byte column in table order, format 1 ([`StateV1`]) as a list of structs; both
+//! are still read and converted.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,14 +13,14 @@ use serde::de::{Deserializer, Error, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::clock::{held, pack, unpack};
-use crate::ids::{ArticleId, VisitorId};
+use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::periods::PeriodBuckets;
 use crate::traffic::{Tally, TrafficCounts};
 use crate::unique::UniqueCounts;
 
-/// Format version 2: format 1 with the sessions in a [`SessionColumn`].
+/// Format version 3: format 2 with the sessions in a [`SessionTable`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StateV2<'a> {
+pub(crate) struct StateV3<'a> {
     /// The instant the snapshot was taken (nanoseconds since the Unix epoch).
     pub saved_at: i64,
     pub calendar: SavedCalendar,
@@ -28,14 +29,55 @@ pub(crate) struct StateV2<'a> {
     pub traffic: TrafficCounts,
     pub unique: UniqueCounts,
     #[serde(borrow)]
-    pub sessions: SessionColumn<'a>,
+    pub sessions: SavedSessions<'a>,
     #[serde(deserialize_with = "super::bounded::vec")]
     pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
     #[serde(deserialize_with = "super::bounded::vec")]
     pub article_dedup: Vec<SavedDedup>,
 }
 
-impl StateV2<'_> {
+/// A state's sessions: a format 3 [`SessionTable`], or an older file's sessions as decoded,
+/// laid out as a table only when restored (so that decoding an older file allocates no more
+/// than decoding a current one). Encodes as a table; decodes as what format 3 holds.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum SavedSessions<'a> {
+    Table(SessionTable<'a>),
+    Older(SessionColumn<'a>),
+}
+
+impl SavedSessions<'_> {
+    /// Sessions held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            SavedSessions::Table(t) => t.len(),
+            SavedSessions::Older(c) => c.iter().count(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            SavedSessions::Table(t) => t.validate(),
+            SavedSessions::Older(c) => c.validate(),
+        }
+    }
+}
+
+impl Serialize for SavedSessions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SavedSessions::Table(t) => t.serialize(s),
+            SavedSessions::Older(c) => c.to_table().serialize(s),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SavedSessions<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SessionTable::deserialize(d).map(SavedSessions::Table)
+    }
+}
+
+impl StateV3<'_> {
     /// Checks everything a restore relies on, so that a decoded state is either refused here or
     /// safe to use (no index out of range, no instant out of range later).
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -70,19 +112,262 @@ impl StateV2<'_> {
     }
 }
 
-/// Every tracked session. Format 2 writes them as 16-byte records: the visitor id (`u64`
-/// little-endian), then its last page view and online flag [`pack`]ed in a `u64` little-endian
-/// (bit 63: online; bits 0..63: nanoseconds from 2000-01-01T00:00Z, two's complement), all in
-/// one byte string (its length, then the bytes), so decoding borrows the records from the file
-/// and allocates nothing. A format 1 file's sessions are kept as decoded and read through the
-/// same [`SessionColumn::iter`].
+/// Bytes of one record of a [`SessionTable`] or a format 2 [`SessionColumn`].
+pub(crate) const RECORD: usize = 16;
+/// Bytes of one index of a [`SessionTable`]'s time orders.
+pub(crate) const INDEX: usize = 4;
+
+/// Every tracked session, as format 3 writes them, in three byte strings that decoding borrows
+/// from the file:
+/// - `records`: 16 bytes per session, its session key ([`session_key`] of the visitor, `u64`
+///   little-endian), then its last page view and online flag [`pack`]ed in a `u64`
+///   little-endian (bit 63: online; bits 0..63: nanoseconds from 2000-01-01T00:00Z, two's
+///   complement); sorted by key, each key once;
+/// - `online`, `idle`: the record indices (`u32` little-endian) of the sessions flagged online,
+///   and of the others, each sorted by (last page view, key): the order the expiry queues pop
+///   them in.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SessionTable<'a> {
+    #[serde(borrow)]
+    pub records: Bytes<'a>,
+    #[serde(borrow)]
+    pub online: Bytes<'a>,
+    #[serde(borrow)]
+    pub idle: Bytes<'a>,
+}
+
+/// The most buckets [`bucket_sort`] scatters into.
+const MAX_BUCKETS: usize = 1 << 16;
+
+impl SessionTable<'static> {
+    /// Lays out sessions `(key, packed)` given in any order; of a repeated key, the last one
+    /// stays. Sorting by key scatters the records into buckets by the key's top bits (keys are
+    /// uniform hashes) and sorts each bucket; the time orders are built the same way on
+    /// instants, so a save sorts a million sessions in a few passes rather than with a
+    /// comparison sort.
+    pub(crate) fn build(pairs: Vec<(u64, u64)>) -> SessionTable<'static> {
+        // About 8 sessions per bucket; a power of two, so a key's bucket is its top bits.
+        let buckets = (pairs.len() / 8).next_power_of_two().min(MAX_BUCKETS);
+        let shift = 64 - buckets.trailing_zeros();
+        let sorted = bucket_sort(
+            &pairs,
+            buckets,
+            |&(k, _)| k.checked_shr(shift).unwrap_or(0) as usize,
+            |&(k, _)| k,
+        );
+        drop(pairs);
+        let mut records = Vec::with_capacity(sorted.len() * RECORD);
+        let mut timed = [Vec::new(), Vec::new()];
+        let mut i = 0u32;
+        for (j, &(key, packed)) in sorted.iter().enumerate() {
+            if sorted.get(j + 1).is_some_and(|next| next.0 == key) {
+                continue;
+            }
+            records.extend_from_slice(&key.to_le_bytes());
+            records.extend_from_slice(&packed.to_le_bytes());
+            let (last_seen, online) = unpack(packed);
+            timed[usize::from(!online)].push((last_seen, i));
+            i += 1;
+        }
+        drop(sorted);
+        let [online, idle] = timed.map(|t| {
+            let (min, max) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &(at, _)| {
+                (lo.min(at), hi.max(at))
+            });
+            let buckets = (t.len() / 8).clamp(1, MAX_BUCKETS);
+            let span = (max as i128 - min as i128 + 1).max(1) as u128;
+            let bucket = |&(at, _): &(i64, u32)| {
+                ((at as i128 - min as i128) as u128 * buckets as u128 / span) as usize
+            };
+            let mut bytes = Vec::with_capacity(t.len() * INDEX);
+            for (_, index) in bucket_sort(&t, buckets, bucket, |&(at, _)| at) {
+                bytes.extend_from_slice(&index.to_le_bytes());
+            }
+            bytes
+        });
+        SessionTable {
+            records: Bytes(Cow::Owned(records)),
+            online: Bytes(Cow::Owned(online)),
+            idle: Bytes(Cow::Owned(idle)),
+        }
+    }
+}
+
+/// A stable sort of `items` by `key`: a scatter into `buckets` buckets by `bucket` (which
+/// must be below `buckets` and not decrease as `key` grows), then a sort of each bucket.
+fn bucket_sort<T: Copy + Default, K: Ord>(
+    items: &[T],
+    buckets: usize,
+    bucket: impl Fn(&T) -> usize,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut next = vec![0usize; buckets + 1];
+    for x in items {
+        next[bucket(x) + 1] += 1;
+    }
+    for b in 1..=buckets {
+        next[b] += next[b - 1];
+    }
+    let starts = next.clone();
+    let mut out = vec![T::default(); items.len()];
+    for x in items {
+        let b = bucket(x);
+        out[next[b]] = *x;
+        next[b] += 1;
+    }
+    for b in starts.windows(2) {
+        out[b[0]..b[1]].sort_by_key(&key);
+    }
+    out
+}
+
+impl SessionTable<'_> {
+    /// Sessions held.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len() / RECORD
+    }
+
+    /// Checks what reading the table in place relies on (see `restored.rs`, "Trust"): whole
+    /// records with keys strictly increasing and instants in range, and time orders with one
+    /// index in range per online and per idle record. One pass over the bytes.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !self.records.len().is_multiple_of(RECORD) {
+            return Err(format!(
+                "the session records' {} bytes are not whole {RECORD}-byte records",
+                self.records.len()
+            ));
+        }
+        let n = self.len();
+        if u32::try_from(n).is_err() {
+            return Err(format!("{n} sessions, more than a snapshot can index"));
+        }
+        let (mut previous, mut online) = (None, 0usize);
+        for r in self.records.chunks_exact(RECORD) {
+            let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
+            let (last_seen, is_online) =
+                unpack(u64::from_le_bytes(r[8..].try_into().unwrap_or_default()));
+            if previous.is_some_and(|p| p >= key) {
+                return Err(format!("session key {key:#x} is out of order or repeated"));
+            }
+            if !held(last_seen) {
+                return Err(format!("session key {key:#x}: instant out of range"));
+            }
+            previous = Some(key);
+            online += usize::from(is_online);
+        }
+        for (name, order, expected) in [
+            ("online", &self.online, online),
+            ("idle", &self.idle, n - online),
+        ] {
+            if order.len() != expected * INDEX {
+                return Err(format!(
+                    "the {name} order has {} bytes for {expected} sessions",
+                    order.len()
+                ));
+            }
+            let out_of_range = order
+                .chunks_exact(INDEX)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
+                .find(|&i| i >= n);
+            if let Some(i) = out_of_range {
+                return Err(format!("the {name} order names session {i} of {n}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SessionTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("sessions", &self.len())
+            .field("online", &(self.online.len() / INDEX))
+            .finish()
+    }
+}
+
+/// A byte string that decoding borrows from the file when it can.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Bytes<'a>(pub Cow<'a, [u8]>);
+
+impl std::ops::Deref for Bytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cow<'de, [u8]>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_borrowed_bytes<E: Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            // A decoder that cannot lend its input hands over bytes it has read: copying them
+            // allocates no more than what was actually there.
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_vec()))
+            }
+        }
+        Ok(Bytes(d.deserialize_bytes(V)?))
+    }
+}
+
+/// Format version 2: format 3 with the sessions in a [`SessionColumn`].
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct StateV2<'a> {
+    pub saved_at: i64,
+    pub calendar: SavedCalendar,
+    pub initial: Tally,
+    pub traffic: TrafficCounts,
+    pub unique: UniqueCounts,
+    #[serde(borrow)]
+    pub sessions: SessionColumn<'a>,
+    #[serde(deserialize_with = "super::bounded::vec")]
+    pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
+    #[serde(deserialize_with = "super::bounded::vec")]
+    pub article_dedup: Vec<SavedDedup>,
+}
+
+impl<'a> From<StateV2<'a>> for StateV3<'a> {
+    /// Format 2 as format 3, the sessions as decoded (see [`SavedSessions`]).
+    fn from(v2: StateV2<'a>) -> Self {
+        StateV3 {
+            saved_at: v2.saved_at,
+            calendar: v2.calendar,
+            initial: v2.initial,
+            traffic: v2.traffic,
+            unique: v2.unique,
+            sessions: SavedSessions::Older(v2.sessions),
+            articles: v2.articles,
+            article_dedup: v2.article_dedup,
+        }
+    }
+}
+
+/// Every tracked session in format 2 (read, no longer written): 16-byte records, the visitor
+/// id (`u64` little-endian), then its last page view and online flag [`pack`]ed as in
+/// [`SessionTable`], in the saving table's order, in one byte string that decoding borrows. A
+/// format 1 file's sessions are kept as decoded and read through the same
+/// [`SessionColumn::iter`].
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SessionColumn<'a>(Repr<'a>);
 
 #[derive(Clone, PartialEq, Eq)]
 enum Repr<'a> {
     /// Format 2's records.
-    Packed(Cow<'a, [u8]>),
+    Packed(Bytes<'a>),
     /// Format 1's sessions, with instants as ages before `saved_at`.
     Aged {
         saved_at: i64,
@@ -90,42 +375,26 @@ enum Repr<'a> {
     },
 }
 
-const RECORD: usize = 16;
-
-impl SessionColumn<'static> {
-    pub(crate) fn with_capacity(sessions: usize) -> Self {
-        SessionColumn(Repr::Packed(Cow::Owned(Vec::with_capacity(
-            sessions.saturating_mul(RECORD),
-        ))))
-    }
-
-    /// Appends a session whose last page view and online flag are already [`pack`]ed.
-    #[inline]
-    pub(crate) fn push_packed(&mut self, visitor: u64, packed: u64) {
-        if let Repr::Packed(bytes) = &mut self.0 {
-            let bytes = bytes.to_mut();
-            bytes.extend_from_slice(&visitor.to_le_bytes());
-            bytes.extend_from_slice(&packed.to_le_bytes());
-        }
-    }
-}
-
 impl SessionColumn<'_> {
-    /// Sessions held.
-    pub(crate) fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Packed(bytes) => bytes.len() / RECORD,
-            Repr::Aged { records, .. } => records.len(),
-        }
-    }
-
     /// `(visitor, last page view, online)` of each session, in order. An instant that is out
-    /// of range (which [`StateV2::validate`] refuses) comes out as `i64::MIN`.
+    /// of range (which [`SessionColumn::validate`] refuses) comes out as `i64::MIN`.
     pub(crate) fn iter(&self) -> SessionIter<'_> {
         match &self.0 {
             Repr::Packed(bytes) => SessionIter::Packed(bytes.chunks_exact(RECORD)),
             Repr::Aged { saved_at, records } => SessionIter::Aged(*saved_at, records.iter()),
         }
+    }
+
+    /// The sessions laid out as a [`SessionTable`] (a visitor listed twice keeps its last
+    /// entry). Allocates about three times the records' size while it sorts.
+    pub(crate) fn to_table(&self) -> SessionTable<'static> {
+        let pairs = self
+            .iter()
+            .map(|(v, last_seen, online)| {
+                (session_key(VisitorId::from(v)), pack(last_seen, online))
+            })
+            .collect();
+        SessionTable::build(pairs)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -148,7 +417,6 @@ impl SessionColumn<'_> {
 }
 
 /// The iterator of [`SessionColumn::iter`].
-#[derive(Clone)]
 pub(crate) enum SessionIter<'s> {
     Packed(std::slice::ChunksExact<'s, u8>),
     Aged(i64, std::slice::Iter<'s, SavedSession>),
@@ -180,39 +448,9 @@ impl fmt::Debug for SessionColumn<'_> {
     }
 }
 
-impl Serialize for SessionColumn<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            Repr::Packed(bytes) => s.serialize_bytes(bytes),
-            Repr::Aged { .. } => {
-                let mut packed = SessionColumn::with_capacity(self.len());
-                for (v, last_seen, online) in self.iter() {
-                    packed.push_packed(v, pack(last_seen, online));
-                }
-                packed.serialize(s)
-            }
-        }
-    }
-}
-
 impl<'de: 'a, 'a> Deserialize<'de> for SessionColumn<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Cow<'de, [u8]>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a byte string of session records")
-            }
-            fn visit_borrowed_bytes<E: Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-                Ok(Cow::Borrowed(v))
-            }
-            // A decoder that cannot lend its input hands over bytes it has read: copying them
-            // allocates no more than what was actually there.
-            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(v.to_vec()))
-            }
-        }
-        Ok(SessionColumn(Repr::Packed(d.deserialize_bytes(V)?)))
+        Ok(SessionColumn(Repr::Packed(Bytes::deserialize(d)?)))
     }
 }
 
@@ -284,28 +522,39 @@ mod tests {
     use super::*;
     use crate::clock::{MAX_NS, MIN_NS};
 
+    fn records(sessions: &[(u64, u64)]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for &(k, p) in sessions {
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.extend_from_slice(&p.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn indices(order: &[u8]) -> Vec<u32> {
+        order
+            .chunks_exact(INDEX)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
     #[test]
-    fn the_session_column_round_trips_and_refuses_partial_records() {
-        let mut c = SessionColumn::with_capacity(2);
-        c.push_packed(7, pack(MIN_NS, true));
-        c.push_packed(u64::MAX, pack(MAX_NS, false));
+    fn the_format_2_column_reads_and_refuses_partial_records() {
+        let bytes = records(&[(7, pack(MIN_NS, true)), (u64::MAX, pack(MAX_NS, false))]);
+        let c = SessionColumn(Repr::Packed(Bytes(Cow::Borrowed(&bytes))));
         assert_eq!(
             c.iter().collect::<Vec<_>>(),
             vec![(7, MIN_NS, true), (u64::MAX, MAX_NS, false)]
         );
-        assert_eq!(c.len(), 2);
         assert!(c.validate().is_ok());
-        let Repr::Packed(bytes) = &c.0 else {
-            unreachable!()
-        };
-        let short = SessionColumn(Repr::Packed(Cow::Borrowed(&bytes[..bytes.len() - 1])));
+        let short = SessionColumn(Repr::Packed(Bytes(Cow::Borrowed(&bytes[..31]))));
         assert!(short
             .validate()
             .unwrap_err()
             .contains("whole 16-byte records"));
         // The one word that unpacks to an instant out of range.
-        let mut out = SessionColumn::with_capacity(1);
-        out.push_packed(1, pack(MIN_NS - 1, false));
+        let out = records(&[(1, pack(MIN_NS - 1, false))]);
+        let out = SessionColumn(Repr::Packed(Bytes(Cow::Borrowed(&out))));
         assert!(out.validate().unwrap_err().contains("out of range"));
         // Format 1's sessions read the same way, ages turned into instants.
         let aged = SessionColumn(Repr::Aged {
@@ -326,5 +575,113 @@ mod tests {
             }],
         });
         assert!(too_old.validate().unwrap_err().contains("out of range"));
+    }
+
+    /// `build` against a comparison sort, on random keys, repeated keys and instants with many
+    /// ties, spread over a few nanoseconds or the whole range held.
+    #[test]
+    fn build_sorts_by_key_and_time_like_a_comparison_sort() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (n, keys, span) in [
+            (0, 1, 1),
+            (1, 1, 1),
+            (500, 300, 5),
+            (5_000, u64::MAX, 1_000),
+            (5_000, u64::MAX, u64::MAX),
+        ] {
+            let pairs: Vec<(u64, u64)> = (0..n)
+                .map(|_| {
+                    let key = crate::ids::mix64(next() % keys);
+                    let at = if span == u64::MAX {
+                        [MIN_NS, MAX_NS, 0][(next() % 3) as usize]
+                    } else {
+                        (next() % span) as i64
+                    };
+                    (key, pack(at, next() % 3 == 0))
+                })
+                .collect();
+            let table = SessionTable::build(pairs.clone());
+            table.validate().unwrap();
+            // By key, the last of a repeated key kept.
+            let mut expected: Vec<(u64, u64)> = Vec::new();
+            for &(k, p) in &pairs {
+                match expected.iter_mut().find(|e| e.0 == k) {
+                    Some(e) => e.1 = p,
+                    None => expected.push((k, p)),
+                }
+            }
+            expected.sort_unstable();
+            assert_eq!(*table.records, records(&expected)[..]);
+            for (online, order) in [(true, &table.online), (false, &table.idle)] {
+                let mut want: Vec<(i64, u64, u32)> = (0u32..)
+                    .zip(&expected)
+                    .filter(|(_, e)| unpack(e.1).1 == online)
+                    .map(|(i, e)| (unpack(e.1).0, e.0, i))
+                    .collect();
+                want.sort_unstable();
+                let want: Vec<u32> = want.into_iter().map(|w| w.2).collect();
+                assert_eq!(indices(order), want, "n {n}, online {online}");
+            }
+        }
+    }
+
+    #[test]
+    fn validate_refuses_what_reading_in_place_relies_on() {
+        let good = SessionTable::build(vec![(3, pack(5, true)), (9, pack(7, false))]);
+        good.validate().unwrap();
+        let with = |records: Vec<u8>, online: Vec<u8>, idle: Vec<u8>| {
+            SessionTable {
+                records: Bytes(Cow::Owned(records)),
+                online: Bytes(Cow::Owned(online)),
+                idle: Bytes(Cow::Owned(idle)),
+            }
+            .validate()
+            .unwrap_err()
+        };
+        let (on, off) = (good.online.to_vec(), good.idle.to_vec());
+        let idx = |i: u32| i.to_le_bytes().to_vec();
+        let cases = [
+            (
+                with(good.records[..20].to_vec(), on.clone(), off.clone()),
+                "whole",
+            ),
+            (
+                with(
+                    records(&[(9, pack(7, false)), (3, pack(5, true))]),
+                    idx(1),
+                    idx(0),
+                ),
+                "out of order",
+            ),
+            (
+                with(
+                    records(&[(3, pack(5, true)), (3, pack(7, false))]),
+                    on.clone(),
+                    off.clone(),
+                ),
+                "repeated",
+            ),
+            (
+                with(records(&[(3, pack(MIN_NS - 1, true))]), idx(0), vec![]),
+                "out of range",
+            ),
+            (
+                with(good.records.to_vec(), vec![], off.clone()),
+                "online order",
+            ),
+            (
+                with(good.records.to_vec(), on.clone(), idx(2)),
+                "names session 2",
+            ),
+        ];
+        for (err, want) in cases {
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+        }
     }
 }
