@@ -320,6 +320,19 @@ impl<T: Default> PeriodBuckets<T> {
             .chain(std::iter::once(&self.total))
     }
 
+    /// Every held bucket value, mutably (in the order of [`values`](Self::values)).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        [
+            &mut self.day,
+            &mut self.week,
+            &mut self.month,
+            &mut self.year,
+        ]
+        .into_iter()
+        .flat_map(|r| r.slots.iter_mut().map(|s| &mut s.1))
+        .chain(std::iter::once(&mut self.total))
+    }
+
     /// Empties the week buckets (after a change of the week's first day).
     pub(crate) fn clear_weeks(&mut self) {
         self.week = Rolling::default();
