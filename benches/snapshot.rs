@@ -1,6 +1,9 @@
 //! Snapshot save and load at 1M sessions plus 10k articles, against writing and reading the
 //! same bytes with `std::fs` alone; and `hit` throughput while a save loop runs.
 //!
+//! Also: the first page view of a restored visitor, which the load left in the snapshot's
+//! sorted sessions.
+//!
 //! Load is measured twice. In this process, iteration after iteration, where the allocator hands
 //! back the memory the previous iteration freed; and in fresh processes (this executable started
 //! again for each iteration, timing itself), which is what a restart is: every page the load
@@ -131,6 +134,61 @@ fn hit_during_saves(cr: &mut Criterion) {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// The first page view of a visitor restored from a snapshot (a search of its shard's restored
+/// sessions, which takes the visitor into the table) against a page view by a visitor the table
+/// already holds, both at 1M sessions, on one thread.
+fn first_view_after_restore(cr: &mut Criterion) {
+    let d = dir();
+    let path = d.join("restored.snapshot");
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    let c = filled(&clock, &path);
+    c.save().unwrap();
+    drop(c);
+    // Every restored visitor once, in a scattered order (7,777,777 is prime to 10^6).
+    let visitor = |i: u64| VisitorId::from(i * 7_777_777 % SESSIONS);
+    let mut g = cr.benchmark_group("hit_1m_sessions_after_restore");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(5));
+    let mut c = build(&clock, &path);
+    let mut next = 0;
+    g.bench_function("restored_visitor_first_view", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                if next == SESSIONS {
+                    c = build(&clock, &path);
+                    next = 0;
+                }
+                let n = left.min(SESSIONS - next);
+                let start = Instant::now();
+                for i in next..next + n {
+                    c.hit(visitor(i));
+                }
+                timed += start.elapsed();
+                next += n;
+                left -= n;
+            }
+            timed
+        })
+    });
+    // The same visitors again: now in the table.
+    let c = build(&clock, &path);
+    for i in 0..SESSIONS {
+        c.hit(visitor(i));
+    }
+    let mut i = 0;
+    g.bench_function("taken_in_visitor", |b| {
+        b.iter(|| {
+            c.hit(visitor(i));
+            i = (i + 1) % SESSIONS;
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Load and plain read of the same snapshot, each in a fresh process.
 fn load_in_fresh_processes(cr: &mut Criterion) {
     let d = dir();
@@ -198,7 +256,8 @@ criterion_group!(
     benches,
     save_and_load,
     load_in_fresh_processes,
-    hit_during_saves
+    hit_during_saves,
+    first_view_after_restore
 );
 
 fn main() {

@@ -206,7 +206,7 @@ impl Inner {
         self.sessions
             .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
-        self.sessions.restore(RestoredColumn::new(&sessions, file));
+        self.sessions.restore(RestoredColumn::new(sessions, file));
         self.articles.restore(saved_at, articles, &article_dedup);
         if week_changed {
             self.articles.clear_weeks();

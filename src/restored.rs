@@ -3,7 +3,8 @@
 //!
 //! Rebuilding a session table at load would cost one hash-table insert and one heap entry per
 //! session: for a million sessions, many times the cost of reading the file. So a snapshot holds
-//! its sessions already in the two orders the table needs (see [`SessionTable`]): the records
+//! its sessions already in the two orders the table needs (see
+//! [`SessionTable`](crate::snapshot::state::SessionTable)): the records
 //! sorted by session key, to look a visitor up, and the indices of the online and of the idle
 //! records sorted by time, to expire them. A restored counter keeps those bytes
 //! ([`RestoredColumn`]) and reads them where they are:
@@ -14,71 +15,97 @@
 //! - each expiry queue reads its time order through a cursor ([`Ordered`]) merged with its heap,
 //!   and upkeep takes each record into the table when its turn comes, as it would a queue entry.
 //!
-//! The bytes are released when every shard has taken all its records and both cursors are
-//! through. Loading costs one pass over the records to vet them; the work the rebuild would have
-//! done at once is done per visitor, later, by the page view or upkeep that needs it.
+//! Loading costs a few sequential passes over the bytes to vet them; the work the rebuild would
+//! have done at once is done per visitor, later, by the page view or upkeep that needs it.
+//!
+//! # Memory
+//! A snapshot decoded in place is kept whole (its sessions are nearly all of it) while it is
+//! read. A queue moves the rest of its cursor into its heap once at most a sixteenth of the
+//! order is left, when the order turns out not to be sorted, or when upkeep finds the cursor's
+//! next entry later than the present (sessions stamped in the future); once both cursors are
+//! gone, upkeep takes the shards' last restored sessions into their tables, and the bytes are
+//! released. With sessions in the past, that is within `session_timeout` of the load (as time
+//! goes on and upkeep runs).
 //!
 //! # Trust
-//! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks what lookups rely on
-//! (whole records, keys strictly increasing, instants in range, indices in range, one index per
-//! online or idle record). It does not check that the time orders are sorted or that each index
-//! names a record of its kind, which would need a random read per session: a file crafted with
-//! wrong orders (and a recomputed checksum) can make sessions expire late or never, but cannot
-//! make a reading panic or a count go below zero.
+//! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks what lookups and the
+//! counts rely on: whole records, keys strictly increasing, instants in range, and orders that
+//! name every record once, each in the order of its kind. It does not check that each order is
+//! sorted by time, which would take a random read per session: a cursor that meets an entry
+//! earlier than the one before moves the rest of its order into its heap, so a file crafted
+//! with unsorted orders (and a recomputed checksum) can at worst make restored sessions expire
+//! late (those behind an entry that is out of order wait for it), never anything panic or a
+//! count go below zero.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::snapshot::state::{SavedSessions, SessionTable, INDEX, RECORD};
+use std::borrow::Cow;
+
+use crate::snapshot::state::{Bytes, SavedSessions, INDEX, RECORD};
+
+/// Bytes shared by everything that reads them, and the range of them that is meant.
+#[derive(Clone)]
+struct Part {
+    bytes: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Part {
+    fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// The `n` bytes at `at` within the range.
+    #[inline]
+    fn get<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
+        let start = self.range.start.checked_add(at)?;
+        let end = start.checked_add(N)?;
+        if end > self.range.end {
+            return None;
+        }
+        self.bytes.get(start..end)?.try_into().ok()
+    }
+}
 
 /// A snapshot's session records and time orders, shared by the shards and queues that read
 /// them. Cloning shares the bytes.
 #[derive(Clone)]
 pub(crate) struct RestoredColumn {
-    bytes: Arc<Vec<u8>>,
-    /// Byte ranges in `bytes`.
-    records: Range<usize>,
-    online: Range<usize>,
-    idle: Range<usize>,
+    records: Part,
+    online: Part,
+    idle: Part,
 }
 
 impl RestoredColumn {
     /// The vetted sessions of a decoded snapshot. When they are a table whose byte strings lie in
-    /// `file` (a format 3 file, decoded in place), the column shares `file`; otherwise it holds
-    /// its own bytes (an older file's sessions, laid out as a table now).
-    pub(crate) fn new(sessions: &SavedSessions<'_>, file: &Arc<Vec<u8>>) -> RestoredColumn {
-        match sessions {
-            SavedSessions::Table(table) => RestoredColumn::of_table(table, file),
-            SavedSessions::Older(column) => RestoredColumn::of_table(&column.to_table(), file),
-        }
-    }
-
-    fn of_table(table: &SessionTable<'_>, file: &Arc<Vec<u8>>) -> RestoredColumn {
-        let within = |part: &[u8]| {
-            let start = (part.as_ptr() as usize).checked_sub(file.as_ptr() as usize)?;
-            let end = start.checked_add(part.len())?;
-            (end <= file.len()).then_some(start..end)
+    /// `file` (a format 3 file, decoded in place), the column shares `file`; otherwise it owns
+    /// them (an older file's sessions, laid out as a table now).
+    pub(crate) fn new(sessions: SavedSessions<'_>, file: &Arc<Vec<u8>>) -> RestoredColumn {
+        let table = match sessions {
+            SavedSessions::Table(table) => table,
+            SavedSessions::Older(column) => column.to_table(),
         };
-        let parts = [&*table.records, &*table.online, &*table.idle];
-        if let [Some(records), Some(online), Some(idle)] = parts.map(within) {
-            return RestoredColumn {
-                bytes: file.clone(),
-                records,
-                online,
-                idle,
-            };
-        }
-        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ranges = parts.map(|part| {
-            let start = bytes.len();
-            bytes.extend_from_slice(part);
-            start..bytes.len()
-        });
+        let part = |bytes: Bytes<'_>| {
+            if let Cow::Borrowed(b) = &bytes.0 {
+                let start = (b.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize);
+                if start <= file.len() && b.len() <= file.len() - start {
+                    return Part {
+                        bytes: file.clone(),
+                        range: start..start + b.len(),
+                    };
+                }
+            }
+            let owned = bytes.0.into_owned();
+            Part {
+                range: 0..owned.len(),
+                bytes: Arc::new(owned),
+            }
+        };
         RestoredColumn {
-            bytes: Arc::new(bytes),
-            records: std::mem::take(&mut ranges[0]),
-            online: std::mem::take(&mut ranges[1]),
-            idle: std::mem::take(&mut ranges[2]),
+            records: part(table.records),
+            online: part(table.online),
+            idle: part(table.idle),
         }
     }
 
@@ -92,34 +119,34 @@ impl RestoredColumn {
         self.online.len() / INDEX
     }
 
-    #[inline]
-    fn word(&self, at: usize) -> u64 {
-        self.bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    }
-
     /// The session key of record `i`.
     #[inline]
     pub(crate) fn key(&self, i: usize) -> u64 {
-        self.word(self.records.start + i * RECORD)
+        self.records
+            .get(i.wrapping_mul(RECORD))
+            .map_or(0, u64::from_le_bytes)
     }
 
     /// The last page view and online flag of record `i`, packed.
     #[inline]
     pub(crate) fn packed(&self, i: usize) -> u64 {
-        self.word(self.records.start + i * RECORD + 8)
+        self.records
+            .get(i.wrapping_mul(RECORD).wrapping_add(8))
+            .map_or(0, u64::from_le_bytes)
     }
 
-    /// The record index at position `j` of a time order.
-    fn index(&self, order: &Range<usize>, j: usize) -> Option<usize> {
-        let at = order.start.checked_add(j.checked_mul(INDEX)?)?;
-        if at >= order.end {
-            return None;
+    /// The order of `kind`.
+    fn order(&self, kind: Kind) -> &Part {
+        match kind {
+            Kind::Online => &self.online,
+            Kind::Idle => &self.idle,
         }
-        let b = self.bytes.get(at..at + INDEX)?;
-        Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+    }
+
+    /// The record index at position `j` of the order of `kind`.
+    fn index(&self, kind: Kind, j: usize) -> Option<usize> {
+        let b = self.order(kind).get(j.checked_mul(INDEX)?)?;
+        Some(u32::from_le_bytes(b) as usize)
     }
 
     /// The first record whose key is at least `key`.
@@ -251,19 +278,34 @@ impl Ordered {
     /// `(last page view, session key)` of the record at the cursor.
     #[inline]
     pub(crate) fn peek(&self) -> Option<(i64, u64)> {
-        let order = match self.kind {
-            Kind::Online => &self.column.online,
-            Kind::Idle => &self.column.idle,
-        };
-        let i = self.column.index(order, self.pos)?;
+        self.at(self.pos)
+    }
+
+    fn at(&self, j: usize) -> Option<(i64, u64)> {
+        let i = self.column.index(self.kind, j)?;
         let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
         Some((last_seen, self.column.key(i)))
     }
 
-    /// Moves past the record at the cursor; false when the order is through.
+    /// Moves past the record at the cursor. Returns whether the cursor should go on: false when
+    /// the order is through, when at most a sixteenth of it is left, or when the next entry is
+    /// earlier than the one passed (the order is not sorted); the caller then moves what is
+    /// left ([`Ordered::rest`]) into its heap.
     pub(crate) fn advance(&mut self) -> bool {
+        let passed = self.peek();
         self.pos += 1;
-        self.peek().is_some()
+        let left = (self.column.order(self.kind).len() / INDEX).saturating_sub(self.pos);
+        match self.peek() {
+            Some(next) => {
+                left * 16 > self.column.order(self.kind).len() / INDEX && Some(next) >= passed
+            }
+            None => false,
+        }
+    }
+
+    /// The entries from the cursor on.
+    pub(crate) fn rest(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        (self.pos..).map_while(|j| self.at(j))
     }
 }
 
@@ -271,9 +313,13 @@ impl Ordered {
 mod tests {
     use super::*;
     use crate::clock::pack;
+    use crate::snapshot::state::SessionTable;
 
     fn column(pairs: Vec<(u64, u64)>) -> RestoredColumn {
-        RestoredColumn::of_table(&SessionTable::build(pairs), &Arc::new(Vec::new()))
+        RestoredColumn::new(
+            SavedSessions::Table(SessionTable::build(pairs)),
+            &Arc::new(Vec::new()),
+        )
     }
 
     #[test]

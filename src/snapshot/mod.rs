@@ -76,6 +76,14 @@ pub const FORMAT_VERSION: u32 = 3;
 /// Encodes a state as a whole snapshot file: header and payload.
 pub(crate) fn encode(state: &StateV3<'_>) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
     let payload = codec::encode(state)?;
+    if payload.len() as u64 > format::MAX_PAYLOAD {
+        // It could not be read back.
+        return Err(format!(
+            "a payload of {} bytes, over the {} bytes a snapshot may hold",
+            payload.len(),
+            format::MAX_PAYLOAD
+        ));
+    }
     Ok((format::header(FORMAT_VERSION, &payload), payload))
 }
 

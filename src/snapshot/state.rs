@@ -157,7 +157,11 @@ impl SessionTable<'static> {
         );
         drop(pairs);
         let mut records = Vec::with_capacity(sorted.len() * RECORD);
-        let mut timed = [Vec::new(), Vec::new()];
+        let online = sorted.iter().filter(|&&(_, p)| unpack(p).1).count();
+        let mut timed = [
+            Vec::with_capacity(online),
+            Vec::with_capacity(sorted.len() - online),
+        ];
         let mut i = 0u32;
         for (j, &(key, packed)) in sorted.iter().enumerate() {
             if sorted.get(j + 1).is_some_and(|next| next.0 == key) {
@@ -228,8 +232,9 @@ impl SessionTable<'_> {
     }
 
     /// Checks what reading the table in place relies on (see `restored.rs`, "Trust"): whole
-    /// records with keys strictly increasing and instants in range, and time orders with one
-    /// index in range per online and per idle record. One pass over the bytes.
+    /// records with keys strictly increasing and instants in range, and time orders that name
+    /// every record exactly once, the online ones in the online order and the others in the
+    /// idle order. Sequential passes over the bytes, and two bitmaps of a bit per session.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.records.len().is_multiple_of(RECORD) {
             return Err(format!(
@@ -241,8 +246,32 @@ impl SessionTable<'_> {
         if u32::try_from(n).is_err() {
             return Err(format!("{n} sessions, more than a snapshot can index"));
         }
-        let (mut previous, mut online) = (None, 0usize);
-        for r in self.records.chunks_exact(RECORD) {
+        // Which records each order names; each at most once, and none in both.
+        let mut named = [vec![0u64; n.div_ceil(64)], vec![0u64; n.div_ceil(64)]];
+        for (kind, (name, order)) in [("online", &self.online), ("idle", &self.idle)]
+            .into_iter()
+            .enumerate()
+        {
+            if !order.len().is_multiple_of(INDEX) {
+                return Err(format!(
+                    "the {name} order is not whole {INDEX}-byte indices"
+                ));
+            }
+            for b in order.chunks_exact(INDEX) {
+                let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
+                let (word, bit) = (i / 64, 1u64 << (i % 64));
+                if i >= n {
+                    return Err(format!("the {name} order names session {i} of {n}"));
+                }
+                if (named[0][word] | named[1][word]) & bit != 0 {
+                    return Err(format!("the {name} order names session {i} again"));
+                }
+                named[kind][word] |= bit;
+            }
+        }
+        let online = &named[0];
+        let mut previous = None;
+        for (i, r) in self.records.chunks_exact(RECORD).enumerate() {
             let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
             let (last_seen, is_online) =
                 unpack(u64::from_le_bytes(r[8..].try_into().unwrap_or_default()));
@@ -252,26 +281,20 @@ impl SessionTable<'_> {
             if !held(last_seen) {
                 return Err(format!("session key {key:#x}: instant out of range"));
             }
-            previous = Some(key);
-            online += usize::from(is_online);
-        }
-        for (name, order, expected) in [
-            ("online", &self.online, online),
-            ("idle", &self.idle, n - online),
-        ] {
-            if order.len() != expected * INDEX {
+            if (online[i / 64] >> (i % 64)) & 1 != u64::from(is_online) {
                 return Err(format!(
-                    "the {name} order has {} bytes for {expected} sessions",
-                    order.len()
+                    "session key {key:#x} is not in the order of its kind (online: {is_online})"
                 ));
             }
-            let out_of_range = order
-                .chunks_exact(INDEX)
-                .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
-                .find(|&i| i >= n);
-            if let Some(i) = out_of_range {
-                return Err(format!("the {name} order names session {i} of {n}"));
-            }
+            previous = Some(key);
+        }
+        // No index twice and every index below n: the orders name every record once exactly
+        // when their lengths add up.
+        if (self.online.len() + self.idle.len()) / INDEX != n {
+            return Err(format!(
+                "the time orders name {} sessions of {n}",
+                (self.online.len() + self.idle.len()) / INDEX
+            ));
         }
         Ok(())
     }
@@ -673,11 +696,27 @@ mod tests {
             ),
             (
                 with(good.records.to_vec(), vec![], off.clone()),
-                "online order",
+                "not in the order of its kind",
             ),
             (
                 with(good.records.to_vec(), on.clone(), idx(2)),
                 "names session 2",
+            ),
+            // An index twice, the other record in no order.
+            (with(good.records.to_vec(), on.clone(), idx(0)), "again"),
+            (with(good.records.to_vec(), idx(1), idx(1)), "again"),
+            // Orders of the wrong kind.
+            (
+                with(good.records.to_vec(), idx(1), idx(0)),
+                "not in the order of its kind",
+            ),
+            (
+                with(good.records.to_vec(), on.clone(), vec![]),
+                "name 1 sessions of 2",
+            ),
+            (
+                with(good.records.to_vec(), on.clone(), vec![0; 3]),
+                "whole 4-byte",
             ),
         ];
         for (err, want) in cases {
