@@ -313,11 +313,13 @@ impl Ordered {
 mod tests {
     use super::*;
     use crate::clock::pack;
-    use crate::snapshot::state::SessionTable;
+    use crate::snapshot::state::{record, SessionTable};
 
     fn column(pairs: Vec<(u64, u64)>) -> RestoredColumn {
         RestoredColumn::new(
-            SavedSessions::Table(SessionTable::build(pairs)),
+            SavedSessions::Table(SessionTable::build(
+                pairs.iter().map(|&(k, p)| record(k, p)).collect(),
+            )),
             &Arc::new(Vec::new()),
         )
     }

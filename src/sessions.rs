@@ -47,7 +47,7 @@ use parking_lot::Mutex;
 use crate::clock::{pack, unpack};
 use crate::ids::{session_key, IdBuildHasher, VisitorId};
 use crate::restored::{Kind, Ordered, RestoredColumn, RestoredShard};
-use crate::snapshot::state::{SavedSessions, SessionTable};
+use crate::snapshot::state::{record, SavedSessions, SessionTable};
 use crate::stripes::Padded;
 
 /// An entry: the last page view and the online flag [`pack`]ed in one word (16 bytes per entry
@@ -470,14 +470,18 @@ impl<P> Sessions<P> {
     /// with no lock held.
     pub(crate) fn table(&self) -> SavedSessions<'static> {
         let mut sessions = Vec::with_capacity(self.len());
+        // Shard after shard: each shard's keys are below the next one's.
+        let mut groups = Vec::with_capacity(self.shards.len());
         for s in self.shards.iter() {
+            let start = sessions.len();
             let s = s.lock();
-            sessions.extend(s.map.iter().map(|(&k, p)| (k, p.0)));
+            sessions.extend(s.map.iter().map(|(&k, p)| record(k, p.0)));
             if let Some(restored) = &s.restored {
-                sessions.extend(restored.remaining());
+                sessions.extend(restored.remaining().map(|(k, p)| record(k, p)));
             }
+            groups.push(start..sessions.len());
         }
-        SavedSessions::Table(SessionTable::build(sessions))
+        SavedSessions::Table(SessionTable::build_in_groups(sessions, &groups))
     }
 
     /// Restores a snapshot's sessions into this empty table while nothing else can see it
@@ -692,7 +696,10 @@ mod tests {
             session_key(VisitorId::from(2)),
         );
         let later = t0 + 100 * 86_400 * S;
-        let saved = SessionTable::build(vec![(a, pack(t0, false)), (b, pack(later, true))]);
+        let saved = SessionTable::build(vec![
+            record(a, pack(t0, false)),
+            record(b, pack(later, true)),
+        ]);
         // A "file": the table's three byte strings, then 1 MiB standing for the rest.
         let mut file = Vec::new();
         let mut at = Vec::new();

@@ -18,9 +18,22 @@ fn config() -> impl bincode::config::Config {
         .with_limit::<LIMIT>()
 }
 
-/// Encodes a value.
+/// Encodes a value into a buffer of exactly its size (measured by a first pass that writes
+/// nothing), so a large payload is not copied as its buffer grows.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
+    struct Count<'a>(&'a mut usize);
+    impl bincode::enc::write::Writer for Count<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            *self.0 += bytes.len();
+            Ok(())
+        }
+    }
+    let mut size = 0;
+    bincode::serde::encode_into_writer(value, Count(&mut size), config())
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(size);
+    bincode::serde::encode_into_std_write(value, &mut out, config()).map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// Decodes a value that must fill `bytes` exactly. Byte strings in it may borrow from `bytes`.

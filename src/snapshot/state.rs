@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{Deserializer, Error, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -136,75 +137,117 @@ pub(crate) struct SessionTable<'a> {
     pub idle: Bytes<'a>,
 }
 
-/// The most buckets [`bucket_sort`] scatters into.
-const MAX_BUCKETS: usize = 1 << 16;
+/// A record as format 3 lays it out: the session key, then the last page view and online flag
+/// [`pack`]ed, both `u64` little-endian.
+pub(crate) type Record = [u8; RECORD];
+
+/// The record of session key `key`, its last page view and online flag `packed`.
+#[inline]
+pub(crate) fn record(key: u64, packed: u64) -> Record {
+    let mut r = [0; RECORD];
+    r[..8].copy_from_slice(&key.to_le_bytes());
+    r[8..].copy_from_slice(&packed.to_le_bytes());
+    r
+}
+
+#[inline]
+fn record_key(r: &Record) -> u64 {
+    u64::from_le_bytes(r[..8].try_into().unwrap_or_default())
+}
+
+#[inline]
+fn record_packed(r: &Record) -> u64 {
+    u64::from_le_bytes(r[8..].try_into().unwrap_or_default())
+}
 
 impl SessionTable<'static> {
-    /// Lays out sessions `(key, packed)` given in any order; of a repeated key, the last one
-    /// stays. Sorting by key scatters the records into buckets by the key's top bits (keys are
-    /// uniform hashes) and sorts each bucket; the time orders are built the same way on
-    /// instants, so a save sorts a million sessions in a few passes rather than with a
-    /// comparison sort.
-    pub(crate) fn build(pairs: Vec<(u64, u64)>) -> SessionTable<'static> {
-        // About 8 sessions per bucket; a power of two, so a key's bucket is its top bits.
-        let buckets = (pairs.len() / 8).next_power_of_two().min(MAX_BUCKETS);
-        let shift = 64 - buckets.trailing_zeros();
-        let sorted = bucket_sort(
-            &pairs,
-            buckets,
-            |&(k, _)| k.checked_shr(shift).unwrap_or(0) as usize,
-            |&(k, _)| k,
-        );
-        drop(pairs);
-        let mut records = Vec::with_capacity(sorted.len() * RECORD);
-        let online = sorted.iter().filter(|&&(_, p)| unpack(p).1).count();
-        let mut timed = [
-            Vec::with_capacity(online),
-            Vec::with_capacity(sorted.len() - online),
-        ];
-        let mut i = 0u32;
-        for (j, &(key, packed)) in sorted.iter().enumerate() {
-            if sorted.get(j + 1).is_some_and(|next| next.0 == key) {
-                continue;
-            }
-            records.extend_from_slice(&key.to_le_bytes());
-            records.extend_from_slice(&packed.to_le_bytes());
-            let (last_seen, online) = unpack(packed);
-            timed[usize::from(!online)].push((last_seen, i));
-            i += 1;
+    /// Lays out session records given in any order (see [`SessionTable::build_in_groups`]).
+    pub(crate) fn build(records: Vec<Record>) -> SessionTable<'static> {
+        let all = 0..records.len();
+        SessionTable::build_in_groups(records, std::slice::from_ref(&all))
+    }
+
+    /// Lays out session records given in any order within `groups`: ranges that cover
+    /// `records`, each group's keys all below the next group's (as the session shards hand them
+    /// over), or one range. Of a repeated key, the last copy stays. Each group is sorted by
+    /// [`sort_by_radix`] on its own (a shard's share fits in cache), the time orders likewise;
+    /// so a save sorts a million sessions in a few passes rather than with a comparison sort.
+    pub(crate) fn build_in_groups(
+        mut records: Vec<Record>,
+        groups: &[Range<usize>],
+    ) -> SessionTable<'static> {
+        let mut sorted = Vec::new();
+        for group in groups {
+            let group = &mut records[group.clone()];
+            sort_by_radix(group, &mut sorted, record_key, record_key);
+            group.copy_from_slice(&sorted);
         }
         drop(sorted);
+        // Of a run of one key, the first place keeps the last copy.
+        records.dedup_by(|later, first| {
+            let same = record_key(later) == record_key(first);
+            if same {
+                *first = *later;
+            }
+            same
+        });
+        let online = records
+            .iter()
+            .filter(|r| unpack(record_packed(r)).1)
+            .count();
+        let mut timed = [
+            Vec::with_capacity(online),
+            Vec::with_capacity(records.len() - online),
+        ];
+        for (i, r) in (0u32..).zip(&records) {
+            let (last_seen, online) = unpack(record_packed(r));
+            timed[usize::from(!online)].push((last_seen, i));
+        }
         let [online, idle] = timed.map(|t| {
-            let (min, max) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &(at, _)| {
-                (lo.min(at), hi.max(at))
-            });
-            let buckets = (t.len() / 8).clamp(1, MAX_BUCKETS);
-            let span = (max as i128 - min as i128 + 1).max(1) as u128;
-            let bucket = |&(at, _): &(i64, u32)| {
-                ((at as i128 - min as i128) as u128 * buckets as u128 / span) as usize
-            };
-            let mut bytes = Vec::with_capacity(t.len() * INDEX);
-            for (_, index) in bucket_sort(&t, buckets, bucket, |&(at, _)| at) {
+            // Ties stay in key order.
+            let mut sorted = Vec::new();
+            sort_by_radix(
+                &t,
+                &mut sorted,
+                |&(at, _)| at as u64 ^ (1 << 63),
+                |&(at, _)| at,
+            );
+            drop(t);
+            let mut bytes = Vec::with_capacity(sorted.len() * INDEX);
+            for (_, index) in sorted {
                 bytes.extend_from_slice(&index.to_le_bytes());
             }
             bytes
         });
         SessionTable {
-            records: Bytes(Cow::Owned(records)),
+            records: Bytes(Cow::Owned(records.into_flattened())),
             online: Bytes(Cow::Owned(online)),
             idle: Bytes(Cow::Owned(idle)),
         }
     }
 }
 
-/// A stable sort of `items` by `key`: a scatter into `buckets` buckets by `bucket` (which
-/// must be below `buckets` and not decrease as `key` grows), then a sort of each bucket.
-fn bucket_sort<T: Copy + Default, K: Ord>(
+/// The most buckets [`sort_by_radix`] scatters into.
+const MAX_BUCKETS: usize = 1 << 16;
+
+/// Writes `items` into `out` sorted by `key`, stably: a scatter into buckets (about 8 items
+/// each) by the top bits of `radix` over the items' range (`radix` must not decrease as `key`
+/// grows), then a sort of each bucket.
+fn sort_by_radix<T: Copy + Default, K: Ord>(
     items: &[T],
-    buckets: usize,
-    bucket: impl Fn(&T) -> usize,
+    out: &mut Vec<T>,
+    radix: impl Fn(&T) -> u64,
     key: impl Fn(&T) -> K,
-) -> Vec<T> {
+) {
+    let (min, max) = items
+        .iter()
+        .map(&radix)
+        .fold((u64::MAX, 0), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    let buckets = (items.len() / 8).next_power_of_two().min(MAX_BUCKETS);
+    let bits = u64::BITS - max.saturating_sub(min).leading_zeros();
+    let shift = bits.saturating_sub(buckets.trailing_zeros());
+    // Below `buckets`: the offset from `min` has `bits` bits.
+    let bucket = |x: &T| ((radix(x) - min) >> shift) as usize;
     let mut next = vec![0usize; buckets + 1];
     for x in items {
         next[bucket(x) + 1] += 1;
@@ -213,16 +256,18 @@ fn bucket_sort<T: Copy + Default, K: Ord>(
         next[b] += next[b - 1];
     }
     let starts = next.clone();
-    let mut out = vec![T::default(); items.len()];
+    out.clear();
+    out.resize(items.len(), T::default());
     for x in items {
         let b = bucket(x);
         out[next[b]] = *x;
         next[b] += 1;
     }
     for b in starts.windows(2) {
-        out[b[0]..b[1]].sort_by_key(&key);
+        if b[1] - b[0] > 1 {
+            out[b[0]..b[1]].sort_by_key(&key);
+        }
     }
-    out
 }
 
 impl SessionTable<'_> {
@@ -411,13 +456,13 @@ impl SessionColumn<'_> {
     /// The sessions laid out as a [`SessionTable`] (a visitor listed twice keeps its last
     /// entry). Allocates about three times the records' size while it sorts.
     pub(crate) fn to_table(&self) -> SessionTable<'static> {
-        let pairs = self
+        let records: Vec<Record> = self
             .iter()
             .map(|(v, last_seen, online)| {
-                (session_key(VisitorId::from(v)), pack(last_seen, online))
+                record(session_key(VisitorId::from(v)), pack(last_seen, online))
             })
             .collect();
-        SessionTable::build(pairs)
+        SessionTable::build(records)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -629,8 +674,25 @@ mod tests {
                     (key, pack(at, next() % 3 == 0))
                 })
                 .collect();
-            let table = SessionTable::build(pairs.clone());
+            let input: Vec<Record> = pairs.iter().map(|&(k, p)| record(k, p)).collect();
+            let table = SessionTable::build(input.clone());
             table.validate().unwrap();
+            // The same records handed over in groups by their top 3 bits, as shards do.
+            let mut grouped = input;
+            grouped.sort_by_key(|r| record_key(r) >> 61);
+            let groups: Vec<Range<usize>> = (0..8u64)
+                .scan(0, |start, g| {
+                    let end = *start
+                        + grouped[*start..]
+                            .iter()
+                            .take_while(|r| record_key(r) >> 61 == g)
+                            .count();
+                    let range = *start..end;
+                    *start = end;
+                    Some(range)
+                })
+                .collect();
+            assert_eq!(SessionTable::build_in_groups(grouped, &groups), table);
             // By key, the last of a repeated key kept.
             let mut expected: Vec<(u64, u64)> = Vec::new();
             for &(k, p) in &pairs {
@@ -656,7 +718,7 @@ mod tests {
 
     #[test]
     fn validate_refuses_what_reading_in_place_relies_on() {
-        let good = SessionTable::build(vec![(3, pack(5, true)), (9, pack(7, false))]);
+        let good = SessionTable::build(vec![record(3, pack(5, true)), record(9, pack(7, false))]);
         good.validate().unwrap();
         let with = |records: Vec<u8>, online: Vec<u8>, idle: Vec<u8>| {
             SessionTable {
