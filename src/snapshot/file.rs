@@ -139,12 +139,22 @@ pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, SnapshotError> {
             reason: format!("{len} bytes, larger than any snapshot can be"),
         });
     }
-    // One read of the size `stat` gave (a zeroed allocation costs nothing until it is written),
-    // then a check that the file did not grow meanwhile.
+    // One read of the size `stat` gave, into a buffer of that size that is not zeroed first (a
+    // zeroed one would be fresh pages, every one a fault, where the allocator can hand back
+    // memory freed before), then a check that the file did not shrink or grow meanwhile.
     let mut f = f;
-    let mut bytes = vec![0; len as usize];
-    f.read_exact(&mut bytes)
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&mut f)
+        .take(len)
+        .read_to_end(&mut bytes)
         .map_err(|e| io_err(path, "read", e))?;
+    if bytes.len() as u64 != len {
+        return Err(io_err(
+            path,
+            "read",
+            io::Error::other("the file shrank while it was read"),
+        ));
+    }
     if f.read(&mut [0]).map_err(|e| io_err(path, "read", e))? != 0 {
         return Err(io_err(
             path,

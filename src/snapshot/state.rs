@@ -279,7 +279,8 @@ impl SessionTable<'_> {
     /// Checks what reading the table in place relies on (see `restored.rs`, "Trust"): whole
     /// records with keys strictly increasing and instants in range, and time orders that name
     /// every record exactly once, the online ones in the online order and the others in the
-    /// idle order. Sequential passes over the bytes, and two bitmaps of a bit per session.
+    /// idle order. One pass over the records and one over the orders, with two bits per
+    /// session.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.records.len().is_multiple_of(RECORD) {
             return Err(format!(
@@ -291,55 +292,61 @@ impl SessionTable<'_> {
         if u32::try_from(n).is_err() {
             return Err(format!("{n} sessions, more than a snapshot can index"));
         }
-        // Which records each order names; each at most once, and none in both.
-        let mut named = [vec![0u64; n.div_ceil(64)], vec![0u64; n.div_ceil(64)]];
-        for (kind, (name, order)) in [("online", &self.online), ("idle", &self.idle)]
-            .into_iter()
-            .enumerate()
+        // One pass over the records: keys strictly increasing, instants held, and which
+        // records are online. `marks[2 * w]` holds the online flags of records 64w..64w+63,
+        // `marks[2 * w + 1]` which of them an order has named: side by side, so that checking an
+        // index touches one cache line.
+        let mut marks = vec![0u64; 2 * n.div_ceil(64)];
+        let mut previous = None;
+        let mut online = 0;
+        for (block, flags) in self
+            .records
+            .chunks(64 * RECORD)
+            .zip(marks.iter_mut().step_by(2))
         {
-            if !order.len().is_multiple_of(INDEX) {
+            for (j, r) in block.chunks_exact(RECORD).enumerate() {
+                let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
+                let (last_seen, is_online) =
+                    unpack(u64::from_le_bytes(r[8..].try_into().unwrap_or_default()));
+                if previous.is_some_and(|p| p >= key) {
+                    return Err(format!("session key {key:#x} is out of order or repeated"));
+                }
+                if !held(last_seen) {
+                    return Err(format!("session key {key:#x}: instant out of range"));
+                }
+                previous = Some(key);
+                *flags |= u64::from(is_online) << j;
+            }
+            online += flags.count_ones() as usize;
+        }
+        // Each order names records of its kind, each at most once; with the lengths right,
+        // every record is named exactly once.
+        for (is_online, name, order, expected) in [
+            (true, "online", &self.online, online),
+            (false, "idle", &self.idle, n - online),
+        ] {
+            if order.len() != expected * INDEX {
                 return Err(format!(
-                    "the {name} order is not whole {INDEX}-byte indices"
+                    "the {name} order has {} bytes for {expected} sessions",
+                    order.len()
                 ));
             }
             for b in order.chunks_exact(INDEX) {
                 let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
-                let (word, bit) = (i / 64, 1u64 << (i % 64));
                 if i >= n {
                     return Err(format!("the {name} order names session {i} of {n}"));
                 }
-                if (named[0][word] | named[1][word]) & bit != 0 {
+                let (w, bit) = (2 * (i / 64), 1u64 << (i % 64));
+                if (marks[w] & bit != 0) != is_online {
+                    return Err(format!(
+                        "the {name} order names session {i}, which is not {name}"
+                    ));
+                }
+                if marks[w + 1] & bit != 0 {
                     return Err(format!("the {name} order names session {i} again"));
                 }
-                named[kind][word] |= bit;
+                marks[w + 1] |= bit;
             }
-        }
-        let online = &named[0];
-        let mut previous = None;
-        for (i, r) in self.records.chunks_exact(RECORD).enumerate() {
-            let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
-            let (last_seen, is_online) =
-                unpack(u64::from_le_bytes(r[8..].try_into().unwrap_or_default()));
-            if previous.is_some_and(|p| p >= key) {
-                return Err(format!("session key {key:#x} is out of order or repeated"));
-            }
-            if !held(last_seen) {
-                return Err(format!("session key {key:#x}: instant out of range"));
-            }
-            if (online[i / 64] >> (i % 64)) & 1 != u64::from(is_online) {
-                return Err(format!(
-                    "session key {key:#x} is not in the order of its kind (online: {is_online})"
-                ));
-            }
-            previous = Some(key);
-        }
-        // No index twice and every index below n: the orders name every record once exactly
-        // when their lengths add up.
-        if (self.online.len() + self.idle.len()) / INDEX != n {
-            return Err(format!(
-                "the time orders name {} sessions of {n}",
-                (self.online.len() + self.idle.len()) / INDEX
-            ));
         }
         Ok(())
     }
@@ -758,27 +765,37 @@ mod tests {
             ),
             (
                 with(good.records.to_vec(), vec![], off.clone()),
-                "not in the order of its kind",
+                "online order has 0 bytes for 1",
             ),
             (
                 with(good.records.to_vec(), on.clone(), idx(2)),
-                "names session 2",
+                "names session 2 of 2",
             ),
             // An index twice, the other record in no order.
-            (with(good.records.to_vec(), on.clone(), idx(0)), "again"),
-            (with(good.records.to_vec(), idx(1), idx(1)), "again"),
+            (
+                with(
+                    records(&[(3, pack(5, true)), (9, pack(7, true))]),
+                    [idx(0), idx(0)].concat(),
+                    vec![],
+                ),
+                "names session 0 again",
+            ),
             // Orders of the wrong kind.
             (
                 with(good.records.to_vec(), idx(1), idx(0)),
-                "not in the order of its kind",
+                "names session 1, which is not online",
+            ),
+            (
+                with(good.records.to_vec(), on.clone(), idx(0)),
+                "names session 0, which is not idle",
             ),
             (
                 with(good.records.to_vec(), on.clone(), vec![]),
-                "name 1 sessions of 2",
+                "idle order has 0 bytes for 1",
             ),
             (
                 with(good.records.to_vec(), on.clone(), vec![0; 3]),
-                "whole 4-byte",
+                "idle order has 3 bytes",
             ),
         ];
         for (err, want) in cases {
