@@ -18,8 +18,8 @@ use crate::ids::{ArticleId, VisitorId};
 use crate::periods::{Period, Periods, HISTORY_DAYS};
 use crate::restored::RestoredColumn;
 use crate::sessions::{SessionConfig, Sessions};
+use crate::snapshot;
 use crate::snapshot::state::{SavedCalendar, StateV3};
-use crate::snapshot::{self, file};
 use crate::traffic::{Stripe, Tally, TrafficCounts};
 use crate::unique::Unique;
 
@@ -221,9 +221,7 @@ impl Inner {
             .ok_or(SnapshotError::NoSnapshotPath)?;
         let _one_at_a_time = self.save_lock.lock();
         let state = self.capture();
-        let result = snapshot::encode(&state)
-            .map_err(SnapshotError::Encode)
-            .and_then(|(header, payload)| file::write_atomic(path, &[&header, &payload]));
+        let result = snapshot::save(&state, path);
         let mut status = self.save_status.lock();
         match &result {
             Ok(()) => {

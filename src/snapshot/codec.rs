@@ -18,22 +18,32 @@ fn config() -> impl bincode::config::Config {
         .with_limit::<LIMIT>()
 }
 
-/// Encodes a value into a buffer of exactly its size (measured by a first pass that writes
-/// nothing), so a large payload is not copied as its buffer grows.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    struct Count<'a>(&'a mut usize);
+/// The size of a value's encoding (a pass that writes nothing).
+pub(crate) fn size<T: Serialize>(value: &T) -> Result<u64, String> {
+    struct Count<'a>(&'a mut u64);
     impl bincode::enc::write::Writer for Count<'_> {
         fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-            *self.0 += bytes.len();
+            *self.0 += bytes.len() as u64;
             Ok(())
         }
     }
     let mut size = 0;
     bincode::serde::encode_into_writer(value, Count(&mut size), config())
         .map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(size);
-    bincode::serde::encode_into_std_write(value, &mut out, config()).map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok(size)
+}
+
+/// Encodes a value into `out`.
+pub(crate) fn encode_into<T: Serialize>(
+    value: &T,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    bincode::serde::encode_into_std_write(value, &mut { out }, config())
+        .map(|_| ())
+        .map_err(|e| match e {
+            bincode::error::EncodeError::Io { inner, .. } => inner,
+            e => std::io::Error::other(e.to_string()),
+        })
 }
 
 /// Decodes a value that must fill `bytes` exactly. Byte strings in it may borrow from `bytes`.

@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,15 +45,18 @@ fn dir_of(path: &Path) -> &Path {
     }
 }
 
-/// Writes `parts` as the new content of `path`, atomically.
-pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]]) -> Result<(), SnapshotError> {
-    write_atomic_with(path, parts, |_| Ok(()))
+/// Writes the new content of `path`, atomically: `fill` writes it into the temporary file.
+pub(crate) fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), SnapshotError> {
+    write_atomic_with(path, fill, |_| Ok(()))
 }
 
 /// [`write_atomic`] with `fault` called before each step; an `Err` from it fails that step.
 pub(crate) fn write_atomic_with(
     path: &Path,
-    parts: &[&[u8]],
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
     fault: impl Fn(Step) -> io::Result<()>,
 ) -> Result<(), SnapshotError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -84,8 +87,9 @@ pub(crate) fn write_atomic_with(
             "create a temporary file for",
             &mut || OpenOptions::new().write(true).create_new(true).open(&tmp),
         )?;
+        let mut fill = Some(fill);
         run_step(&fault, path, Step::Write, "write", &mut || {
-            parts.iter().try_for_each(|p| f.write_all(p))
+            fill.take().map_or(Ok(()), |fill| fill(&mut f))
         })?;
         run_step(&fault, path, Step::Sync, "fsync", &mut || f.sync_all())?;
         drop(f);
@@ -196,6 +200,7 @@ pub(crate) fn move_aside(path: &Path, unix_time: i64) -> Result<PathBuf, Snapsho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn dir() -> PathBuf {
         static N: AtomicU64 = AtomicU64::new(0);
@@ -213,14 +218,18 @@ mod tests {
         for failing in [Step::Create, Step::Write, Step::Sync, Step::Rename] {
             let d = dir();
             let path = d.join("counter.snapshot");
-            write_atomic(&path, &[b"old"]).unwrap();
-            let err = write_atomic_with(&path, &[b"new"], |s| {
-                if s == failing {
-                    Err(io::Error::other("injected"))
-                } else {
-                    Ok(())
-                }
-            })
+            write_atomic(&path, |f| f.write_all(b"old")).unwrap();
+            let err = write_atomic_with(
+                &path,
+                |f| f.write_all(b"new"),
+                |s| {
+                    if s == failing {
+                        Err(io::Error::other("injected"))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
             .unwrap_err();
             assert!(err.to_string().contains("injected"), "{err}");
             assert_eq!(fs::read(&path).unwrap(), b"old", "{failing:?}");
@@ -248,7 +257,7 @@ mod tests {
     #[test]
     fn a_missing_directory_is_an_error_not_a_panic() {
         let path = dir().join("no/such/dir/c.snap");
-        assert!(write_atomic(&path, &[b"x"]).is_err());
+        assert!(write_atomic(&path, |f| f.write_all(b"x")).is_err());
         assert!(read(&path).unwrap().is_none());
     }
 }

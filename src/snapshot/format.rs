@@ -20,6 +20,8 @@ pub(crate) const HEADER_LEN: usize = 24;
 /// Largest payload accepted (4 GiB).
 pub(crate) const MAX_PAYLOAD: u64 = 1 << 32;
 
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+
 /// Why bytes are not a snapshot.
 pub(crate) type Invalid = String;
 
@@ -32,14 +34,68 @@ fn checksum(version: u32, len: u64, payload: &[u8]) -> u32 {
 }
 
 /// The header for `payload` in format `version`.
+#[cfg(test)]
 pub(crate) fn header(version: u32, payload: &[u8]) -> [u8; HEADER_LEN] {
     let len = payload.len() as u64;
+    header_of(version, len, checksum(version, len, payload))
+}
+
+fn header_of(version: u32, len: u64, crc: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&version.to_le_bytes());
     h[12..20].copy_from_slice(&len.to_le_bytes());
-    h[20..24].copy_from_slice(&checksum(version, len, payload).to_le_bytes());
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// Writes a whole snapshot file into `out`, streaming the payload: a placeholder header, then
+/// the `len` bytes that `payload` writes (through a buffer, checksummed as they go by), then the
+/// real header over the placeholder. So a save never holds the encoded payload in memory.
+pub(crate) fn write_sealed<F: Write + Seek>(
+    out: &mut F,
+    version: u32,
+    len: u64,
+    payload: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    /// Passes bytes on, checksumming and counting them.
+    struct Sealing<W> {
+        inner: W,
+        crc: crc32fast::Hasher,
+        written: u64,
+    }
+    impl<W: Write> Write for Sealing<W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.crc.update(&buf[..n]);
+            self.written += n as u64;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    out.write_all(&[0; HEADER_LEN])?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&version.to_le_bytes());
+    crc.update(&len.to_le_bytes());
+    let (crc, written) = {
+        let mut sealing = Sealing {
+            inner: BufWriter::with_capacity(1 << 20, &mut *out),
+            crc,
+            written: 0,
+        };
+        payload(&mut sealing)?;
+        sealing.flush()?;
+        (sealing.crc.clone(), sealing.written)
+    };
+    if written != len {
+        return Err(io::Error::other(format!(
+            "the payload came to {written} bytes, not the {len} measured"
+        )));
+    }
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&header_of(version, len, crc.finalize()))
 }
 
 /// Checks the header against the whole file and returns the format version and the payload.
@@ -129,5 +185,22 @@ mod tests {
         let mut file = header(1, b"").to_vec();
         file[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(open(&file).unwrap_err().contains("4 GiB"));
+    }
+
+    #[test]
+    fn a_streamed_file_is_the_header_then_the_payload() {
+        let payload = vec![7u8; 3 << 20];
+        let mut out = io::Cursor::new(Vec::new());
+        write_sealed(&mut out, 3, payload.len() as u64, |w| {
+            payload.chunks(1000).try_for_each(|c| w.write_all(c))
+        })
+        .unwrap();
+        let file = out.into_inner();
+        assert_eq!(file[..HEADER_LEN], header(3, &payload));
+        assert_eq!(open(&file).unwrap(), (3, &payload[..]));
+        // A payload that is not the length measured is an error.
+        let mut out = io::Cursor::new(Vec::new());
+        let err = write_sealed(&mut out, 3, 10, |w| w.write_all(b"short")).unwrap_err();
+        assert!(err.to_string().contains("5 bytes, not the 10"), "{err}");
     }
 }

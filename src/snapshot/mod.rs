@@ -73,18 +73,21 @@ use state::{StateV1, StateV2, StateV3};
 /// The format version this release writes.
 pub const FORMAT_VERSION: u32 = 3;
 
-/// Encodes a state as a whole snapshot file: header and payload.
-pub(crate) fn encode(state: &StateV3<'_>) -> Result<([u8; format::HEADER_LEN], Vec<u8>), String> {
-    let payload = codec::encode(state)?;
-    if payload.len() as u64 > format::MAX_PAYLOAD {
+/// Writes a state as a whole snapshot file to `path`, atomically (see [`file::write_atomic`]).
+/// The payload is measured first (a snapshot may hold at most 4 GiB), then encoded straight
+/// into the file.
+pub(crate) fn save(state: &StateV3<'_>, path: &std::path::Path) -> Result<(), SnapshotError> {
+    let len = codec::size(state).map_err(SnapshotError::Encode)?;
+    if len > format::MAX_PAYLOAD {
         // It could not be read back.
-        return Err(format!(
-            "a payload of {} bytes, over the {} bytes a snapshot may hold",
-            payload.len(),
+        return Err(SnapshotError::Encode(format!(
+            "a payload of {len} bytes, over the {} bytes a snapshot may hold",
             format::MAX_PAYLOAD
-        ));
+        )));
     }
-    Ok((format::header(FORMAT_VERSION, &payload), payload))
+    file::write_atomic(path, |f| {
+        format::write_sealed(f, FORMAT_VERSION, len, |out| codec::encode_into(state, out))
+    })
 }
 
 /// Payloads at least this long are checksummed on a second thread while they are decoded.
