@@ -395,10 +395,11 @@ impl<T: Default> PeriodBuckets<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn keys(day: i32) -> PeriodKeys {
+    /// The periods of local day `day`, with 7-day weeks, 30-day months and 365-day years.
+    pub(crate) fn keys(day: i32) -> PeriodKeys {
         PeriodKeys {
             day,
             week: day.div_euclid(7),

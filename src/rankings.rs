@@ -238,6 +238,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::periods::tests::keys;
 
     /// Deterministic draws, so that a failure replays.
     struct Draws(u64);
@@ -246,15 +247,6 @@ mod tests {
         fn below(&mut self, n: u64) -> u64 {
             self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
             mix64(self.0) % n
-        }
-    }
-
-    fn keys(day: i32) -> PeriodKeys {
-        PeriodKeys {
-            day,
-            week: day.div_euclid(7),
-            month: day.div_euclid(30),
-            year: day.div_euclid(365),
         }
     }
 
