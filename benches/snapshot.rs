@@ -56,6 +56,13 @@ fn filled(clock: &ManualClock, path: &Path) -> Counter {
     c
 }
 
+/// Saves a [`filled`] counter at `path` and drops it; the clock to build it again with.
+fn saved_snapshot(path: &Path) -> ManualClock {
+    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
+    filled(&clock, path).save().unwrap();
+    clock
+}
+
 fn save_and_load(cr: &mut Criterion) {
     let d = dir();
     let path = d.join("counter.snapshot");
@@ -140,10 +147,7 @@ fn hit_during_saves(cr: &mut Criterion) {
 fn first_view_after_restore(cr: &mut Criterion) {
     let d = dir();
     let path = d.join("restored.snapshot");
-    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
-    let c = filled(&clock, &path);
-    c.save().unwrap();
-    drop(c);
+    let clock = saved_snapshot(&path);
     // Every restored visitor once, in a scattered order (7,777,777 is prime to 10^6).
     let visitor = |i: u64| VisitorId::from(i * 7_777_777 % SESSIONS);
     let mut g = cr.benchmark_group("hit_1m_sessions_after_restore");
@@ -193,10 +197,7 @@ fn first_view_after_restore(cr: &mut Criterion) {
 fn load_in_fresh_processes(cr: &mut Criterion) {
     let d = dir();
     let path = d.join("fresh.snapshot");
-    let clock = ManualClock::new(datetime!(2026-11-27 10:00 UTC));
-    let c = filled(&clock, &path);
-    c.save().unwrap();
-    drop(c);
+    saved_snapshot(&path);
     let len = std::fs::metadata(&path).unwrap().len();
     let mut g = cr.benchmark_group("snapshot_1m_sessions_10k_articles_fresh_process");
     g.sample_size(10);

@@ -294,13 +294,9 @@ impl Ordered {
     pub(crate) fn advance(&mut self) -> bool {
         let passed = self.peek();
         self.pos += 1;
-        let left = (self.column.order(self.kind).len() / INDEX).saturating_sub(self.pos);
-        match self.peek() {
-            Some(next) => {
-                left * 16 > self.column.order(self.kind).len() / INDEX && Some(next) >= passed
-            }
-            None => false,
-        }
+        let len = self.column.order(self.kind).len() / INDEX;
+        let left = len.saturating_sub(self.pos);
+        left * 16 > len && self.peek().is_some_and(|next| Some(next) >= passed)
     }
 
     /// The entries from the cursor on.

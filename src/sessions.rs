@@ -109,13 +109,10 @@ impl Queue {
     }
 
     fn pop(&mut self) -> Option<Queued> {
-        let heap = self.heap.peek().map(|r| r.0);
         let restored = self.restored.as_ref().and_then(Ordered::peek);
-        match (heap, restored) {
-            (Some(h), Some(r)) if r < h => self.pop_restored(),
-            (Some(_), _) => self.heap.pop().map(|r| r.0),
-            (None, Some(_)) => self.pop_restored(),
-            (None, None) => None,
+        match self.heap.peek() {
+            Some(&Reverse(h)) if restored.is_none_or(|r| h <= r) => self.heap.pop().map(|r| r.0),
+            _ => self.pop_restored(),
         }
     }
 

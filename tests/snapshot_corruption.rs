@@ -687,24 +687,17 @@ fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
             with_header_version(version, real_payload),
         ));
     }
-    let v2 = Parts {
-        version: 2,
-        sessions: (3, 3),
-        ..Parts::default()
-    };
-    out.push((
-        "format 2 payload as 3".into(),
-        with_header_version(3, &v2.payload()),
-    ));
-    let v1 = Parts {
-        version: 1,
-        sessions: (3, 3),
-        ..Parts::default()
-    };
-    out.push((
-        "format 1 payload as 2".into(),
-        with_header_version(2, &v1.payload()),
-    ));
+    for (version, labelled) in [(2, 3), (1, 2)] {
+        let parts = Parts {
+            version,
+            sessions: (3, 3),
+            ..Parts::default()
+        };
+        out.push((
+            format!("format {version} payload as {labelled}"),
+            with_header_version(labelled, &parts.payload()),
+        ));
+    }
     // 13-byte files: shorter than the header, whatever they hold.
     out.push(("13 bytes of 0xff".into(), vec![0xff; 13]));
     out.push(("13 zero bytes".into(), vec![0; 13]));

@@ -38,7 +38,8 @@ pub(crate) fn encode_into<T: Serialize>(
     value: &T,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    bincode::serde::encode_into_std_write(value, &mut { out }, config())
+    let mut out = out;
+    bincode::serde::encode_into_std_write(value, &mut out, config())
         .map(|_| ())
         .map_err(|e| match e {
             bincode::error::EncodeError::Io { inner, .. } => inner,

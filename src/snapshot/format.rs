@@ -25,10 +25,16 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 /// Why bytes are not a snapshot.
 pub(crate) type Invalid = String;
 
-fn checksum(version: u32, len: u64, payload: &[u8]) -> u32 {
+/// The checksum's state after the header fields it covers (the version and the length).
+fn checksum_of_header(version: u32, len: u64) -> crc32fast::Hasher {
     let mut h = crc32fast::Hasher::new();
     h.update(&version.to_le_bytes());
     h.update(&len.to_le_bytes());
+    h
+}
+
+fn checksum(version: u32, len: u64, payload: &[u8]) -> u32 {
+    let mut h = checksum_of_header(version, len);
     h.update(payload);
     h.finalize()
 }
@@ -76,13 +82,10 @@ pub(crate) fn write_sealed<F: Write + Seek>(
         }
     }
     out.write_all(&[0; HEADER_LEN])?;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&version.to_le_bytes());
-    crc.update(&len.to_le_bytes());
     let (crc, written) = {
         let mut sealing = Sealing {
             inner: BufWriter::with_capacity(1 << 20, &mut *out),
-            crc,
+            crc: checksum_of_header(version, len),
             written: 0,
         };
         payload(&mut sealing)?;

@@ -150,14 +150,25 @@ pub(crate) fn record(key: u64, packed: u64) -> Record {
     r
 }
 
+/// The two words of a 16-byte record (format 3's, or format 2's with a visitor id first).
+#[inline]
+fn read_record(r: &[u8]) -> (u64, u64) {
+    let word = |at: usize| {
+        r.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    (word(0), word(8))
+}
+
 #[inline]
 fn record_key(r: &Record) -> u64 {
-    u64::from_le_bytes(r[..8].try_into().unwrap_or_default())
+    read_record(r).0
 }
 
 #[inline]
 fn record_packed(r: &Record) -> u64 {
-    u64::from_le_bytes(r[8..].try_into().unwrap_or_default())
+    read_record(r).1
 }
 
 impl SessionTable<'static> {
@@ -305,9 +316,8 @@ impl SessionTable<'_> {
             .zip(marks.iter_mut().step_by(2))
         {
             for (j, r) in block.chunks_exact(RECORD).enumerate() {
-                let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
-                let (last_seen, is_online) =
-                    unpack(u64::from_le_bytes(r[8..].try_into().unwrap_or_default()));
+                let (key, packed) = read_record(r);
+                let (last_seen, is_online) = unpack(packed);
                 if previous.is_some_and(|p| p >= key) {
                     return Err(format!("session key {key:#x} is out of order or repeated"));
                 }
@@ -504,10 +514,9 @@ impl Iterator for SessionIter<'_> {
     fn next(&mut self) -> Option<(u64, i64, bool)> {
         match self {
             SessionIter::Packed(records) => records.next().map(|r| {
-                let word =
-                    |i: usize| u64::from_le_bytes(r[i..i + 8].try_into().unwrap_or_default());
-                let (last_seen, online) = unpack(word(8));
-                (word(0), last_seen, online)
+                let (visitor, packed) = read_record(r);
+                let (last_seen, online) = unpack(packed);
+                (visitor, last_seen, online)
             }),
             SessionIter::Aged(saved_at, records) => records.next().map(|s| {
                 let last_seen = saved_at.checked_sub(s.age).unwrap_or(i64::MIN);
