@@ -290,8 +290,12 @@ impl SessionTable<'_> {
     /// Checks what reading the table in place relies on (see `restored.rs`, "Trust"): whole
     /// records with keys strictly increasing and instants in range, and time orders that name
     /// every record exactly once, the online ones in the online order and the others in the
-    /// idle order. One pass over the records and one over the orders, with two bits per
-    /// session.
+    /// idle order.
+    ///
+    /// One pass over the records and one over the orders, with two bits per session, that
+    /// only gather whether anything is wrong (no branch per record, as a million records are
+    /// vetted at every load); a table they find fault with is read again by
+    /// [`first_fault`](Self::first_fault), which names the fault.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.records.len().is_multiple_of(RECORD) {
             return Err(format!(
@@ -303,10 +307,71 @@ impl SessionTable<'_> {
         if u32::try_from(n).is_err() {
             return Err(format!("{n} sessions, more than a snapshot can index"));
         }
-        // One pass over the records: keys strictly increasing, instants held, and which
-        // records are online. `marks[2 * w]` holds the online flags of records 64w..64w+63,
-        // `marks[2 * w + 1]` which of them an order has named: side by side, so that checking an
-        // index touches one cache line.
+        match self.holds_together() {
+            true => Ok(()),
+            false => self.first_fault(),
+        }
+    }
+
+    /// Whether the table passes every check of [`validate`](Self::validate) (whole records
+    /// and the count already checked).
+    fn holds_together(&self) -> bool {
+        let n = self.len();
+        // `online[w]`: the online flags of records 64w..64w+63.
+        let mut online = vec![0u64; n.div_ceil(64)];
+        let mut bad = false;
+        let mut previous = 0;
+        for (b, (block, flags)) in self
+            .records
+            .chunks(64 * RECORD)
+            .zip(online.iter_mut())
+            .enumerate()
+        {
+            for (j, r) in block.chunks_exact(RECORD).enumerate() {
+                let (key, packed) = read_record(r);
+                // Strictly increasing from the second record on.
+                bad |= (key <= previous) & (b + j != 0);
+                bad |= !held(unpack(packed).0);
+                previous = key;
+                *flags |= (packed >> 63) << j;
+            }
+        }
+        let online_len: usize = online.iter().map(|f| f.count_ones() as usize).sum();
+        // Each order's indices set bits in `named`, which must then be the records of its
+        // kind: as the order holds as many indices as there are such records, it names each
+        // exactly once. Setting a bit waits for nothing, where checking each index's kind
+        // and earlier mention on the way would.
+        let mut named = vec![0u64; online.len()];
+        for (want, order, expected) in [
+            (!0u64, &self.online, online_len),
+            (0, &self.idle, n - online_len),
+        ] {
+            if bad || order.len() != expected * INDEX {
+                return false;
+            }
+            named.fill(0);
+            let last = named.len().saturating_sub(1);
+            for b in order.chunks_exact(INDEX) {
+                let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
+                bad |= i >= n;
+                named[(i / 64).min(last)] |= 1 << (i % 64);
+            }
+            for (w, (named, flags)) in named.iter().zip(&online).enumerate() {
+                let mut of_kind = !(flags ^ want);
+                if w == n / 64 {
+                    // The last word's bits past the last record.
+                    of_kind &= (1 << (n % 64)) - 1;
+                }
+                bad |= *named != of_kind;
+            }
+        }
+        !bad
+    }
+
+    /// The first fault [`holds_together`](Self::holds_together) can find, named; `Ok` if
+    /// there is none. Stops at the first fault, with a branch per check.
+    fn first_fault(&self) -> Result<(), String> {
+        let n = self.len();
         let mut marks = vec![0u64; 2 * n.div_ceil(64)];
         let mut previous = None;
         let mut online = 0;
@@ -661,17 +726,21 @@ mod tests {
         assert!(too_old.validate().unwrap_err().contains("out of range"));
     }
 
-    /// `build` against a comparison sort, on random keys, repeated keys and instants with many
-    /// ties, spread over a few nanoseconds or the whole range held.
-    #[test]
-    fn build_sorts_by_key_and_time_like_a_comparison_sort() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
+    /// A reproducible stream of pseudo-random words from `seed` (not zero).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    /// `build` against a comparison sort, on random keys, repeated keys and instants with many
+    /// ties, spread over a few nanoseconds or the whole range held.
+    #[test]
+    fn build_sorts_by_key_and_time_like_a_comparison_sort() {
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for (n, keys, span) in [
             (0, 1, 1),
             (1, 1, 1),
@@ -687,7 +756,7 @@ mod tests {
                     } else {
                         (next() % span) as i64
                     };
-                    (key, pack(at, next() % 3 == 0))
+                    (key, pack(at, next().is_multiple_of(3)))
                 })
                 .collect();
             let input: Vec<Record> = pairs.iter().map(|&(k, p)| record(k, p)).collect();
@@ -730,6 +799,68 @@ mod tests {
                 assert_eq!(indices(order), want, "n {n}, online {online}");
             }
         }
+    }
+
+    /// Tables with one byte or index changed, or none: the branch-free vetting pass accepts
+    /// exactly those the pass that names faults finds none in.
+    #[test]
+    fn the_fast_vetting_pass_agrees_with_the_one_that_names_faults() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let (mut faults, mut sound) = (0, 0);
+        for round in 0..3_000 {
+            let n = next() % 200;
+            let input = (0..n)
+                .map(|_| {
+                    record(
+                        next() % 1_000,
+                        pack((next() % 50) as i64, next().is_multiple_of(2)),
+                    )
+                })
+                .collect::<Vec<_>>();
+            let good = SessionTable::build(input);
+            let mut parts = [
+                good.records.to_vec(),
+                good.online.to_vec(),
+                good.idle.to_vec(),
+            ];
+            // Most rounds: one byte or one index of one part changed; some left as built.
+            if round % 8 != 0 {
+                let part = &mut parts[(next() % 3) as usize];
+                if !part.is_empty() {
+                    let at = (next() % part.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => part[at] ^= 1 << (next() % 8),
+                        1 => part[at] = part[at].wrapping_add(1),
+                        _ => {
+                            // An index copied over its neighbour: named twice.
+                            let w = at / INDEX * INDEX;
+                            if w >= INDEX {
+                                part.copy_within(w - INDEX..w, w);
+                            }
+                        }
+                    }
+                }
+            }
+            let [records, online, idle] = parts;
+            let table = SessionTable {
+                records: Bytes(Cow::Owned(records)),
+                online: Bytes(Cow::Owned(online)),
+                idle: Bytes(Cow::Owned(idle)),
+            };
+            let fast = table.holds_together();
+            assert_eq!(fast, table.first_fault().is_ok(), "round {round}");
+            assert_eq!(fast, table.validate().is_ok(), "round {round}");
+            if fast {
+                sound += 1;
+            } else {
+                faults += 1;
+            }
+        }
+        // Both outcomes were reached often.
+        assert!(
+            faults > 1_000 && sound > 500,
+            "{faults} faults, {sound} sound"
+        );
     }
 
     #[test]
