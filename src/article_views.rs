@@ -130,8 +130,8 @@ impl ArticleViews {
     ) {
         debug_assert!(self.counts.is_empty());
         let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
-        // Both closures only borrow shared references, so they are `Copy`: `rank` runs inline
-        // if its thread cannot be started. `fill` returns whether an article is repeated.
+        // `rank` only borrows shared references, so it is `Copy` as `parallel::join` needs.
+        // `fill` returns whether an article is repeated.
         let fill = || {
             let mut repeated = false;
             for (id, buckets) in &counts {
@@ -144,19 +144,7 @@ impl ArticleViews {
             rank();
             fill()
         } else {
-            std::thread::scope(|scope| {
-                let spawned = std::thread::Builder::new()
-                    .name("visitor-counter-restore".into())
-                    .spawn_scoped(scope, rank);
-                let repeated = fill();
-                match spawned {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    Err(_) => rank(),
-                }
-                repeated
-            })
+            crate::parallel::join("visitor-counter-restore", rank, fill).1
         };
         self.counts = table;
         if repeated {

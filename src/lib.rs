@@ -72,6 +72,7 @@ mod dedup;
 mod distinct;
 mod error;
 mod ids;
+mod parallel;
 mod periods;
 mod rankings;
 mod restored;

@@ -106,21 +106,13 @@ pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
         sealed.verify(payload)?;
         return decode_payload(sealed.version, payload);
     }
-    std::thread::scope(|scope| {
-        let checksum = std::thread::Builder::new()
-            .name("visitor-counter-checksum".into())
-            .spawn_scoped(scope, || sealed.verify(payload));
-        let decoded = decode_payload(sealed.version, payload);
-        let verified = match checksum {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            // No second thread: verify here.
-            Err(_) => sealed.verify(payload),
-        };
-        verified?;
-        decoded
-    })
+    let (verified, decoded) = crate::parallel::join(
+        "visitor-counter-checksum",
+        || sealed.verify(payload),
+        || decode_payload(sealed.version, payload),
+    );
+    verified?;
+    decoded
 }
 
 /// Decodes and vets a payload of format `version`.
