@@ -83,7 +83,10 @@ impl Default for Repr {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Sketch {
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, M>")]
+    #[serde(
+        serialize_with = "crate::snapshot::bounded::as_bytes",
+        deserialize_with = "crate::snapshot::bounded::bytes_max::<_, M>"
+    )]
     registers: Vec<u8>,
     /// `histogram[k]` = number of registers holding `k`, for `k` in `0..=Q + 1`.
     #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, HISTOGRAM>")]

@@ -87,9 +87,73 @@ where
     d.deserialize_seq(V::<T, MAX>(PhantomData))
 }
 
+/// Like [`vec_max`] for a list of bytes, read as one byte string: bincode writes both alike
+/// (the length, then the bytes), and a byte string is borrowed from the payload and copied
+/// once instead of visited byte by byte. Goes with [`as_bytes`].
+pub(crate) fn bytes_max<'de, D, const MAX: usize>(d: D) -> Result<Vec<u8>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let bytes = super::state::Bytes::deserialize(d)?;
+    if bytes.len() > MAX {
+        return Err(D::Error::custom(format_args!(
+            "a list holds {} bytes, more than the {MAX} it can hold",
+            bytes.len()
+        )));
+    }
+    Ok(bytes.0.into_owned())
+}
+
+/// `#[serde(serialize_with = "crate::snapshot::bounded::as_bytes")]`: a list of bytes written
+/// as one byte string, which is the same encoding, without a call per byte.
+pub(crate) fn as_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(bytes)
+}
+
 /// A UTF-8 string read byte by byte (bincode writes a string as its length and its bytes,
 /// which is exactly a list of `u8`), so a huge claimed length allocates nothing.
 pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let bytes: Vec<u8> = vec_max::<D, u8, 4096>(d)?;
     String::from_utf8(bytes).map_err(D::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use crate::snapshot::codec;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct AsList(Vec<u8>, u32);
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct AsBytes(
+        #[serde(
+            serialize_with = "super::as_bytes",
+            deserialize_with = "super::bytes_max::<_, 300>"
+        )]
+        Vec<u8>,
+        u32,
+    );
+
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        codec::encode_into(value, &mut out).unwrap();
+        out
+    }
+
+    /// Sketch registers were written as lists of bytes before they were written as byte
+    /// strings: both encodings must be the same bytes.
+    #[test]
+    fn a_list_of_bytes_and_a_byte_string_encode_alike() {
+        for n in [0, 1, 255, 300] {
+            let v: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let list = encode(&AsList(v.clone(), 7));
+            assert_eq!(list, encode(&AsBytes(v.clone(), 7)));
+            assert_eq!(codec::decode::<AsBytes>(&list).unwrap(), AsBytes(v, 7));
+        }
+        let long = encode(&AsList(vec![1; 301], 7));
+        let err = codec::decode::<AsBytes>(&long).unwrap_err();
+        assert!(err.contains("301 bytes, more than the 300"), "{err}");
+    }
 }
