@@ -281,6 +281,26 @@ fn sort_by_radix<T: Copy + Default, K: Ord>(
     }
 }
 
+/// Tables of at least this many records are vetted on two threads.
+const VET_APART: usize = 1 << 16;
+
+/// The records an order of a table of `n` names, as bits 64 to a word, if it names only
+/// records there are. Sets a bit per index and checks nothing else on the way: no index waits
+/// for the one before.
+fn named(order: &[u8], n: usize) -> Option<Vec<u64>> {
+    let mut named = vec![0u64; n.div_ceil(64)];
+    let Some(last) = named.len().checked_sub(1) else {
+        return order.is_empty().then_some(named);
+    };
+    let mut bad = false;
+    for b in order.chunks_exact(INDEX) {
+        let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
+        bad |= i >= n;
+        named[(i / 64).min(last)] |= 1 << (i % 64);
+    }
+    (!bad).then_some(named)
+}
+
 impl SessionTable<'_> {
     /// Sessions held.
     pub(crate) fn len(&self) -> usize {
@@ -292,10 +312,10 @@ impl SessionTable<'_> {
     /// every record exactly once, the online ones in the online order and the others in the
     /// idle order.
     ///
-    /// One pass over the records and one over the orders, with two bits per session, that
-    /// only gather whether anything is wrong (no branch per record, as a million records are
-    /// vetted at every load); a table they find fault with is read again by
-    /// [`first_fault`](Self::first_fault), which names the fault.
+    /// A pass over the records and one over the orders, which only gather whether anything is
+    /// wrong (on two threads for a large table: a million records are vetted at every load);
+    /// a table they find fault with is read again by [`first_fault`](Self::first_fault), which
+    /// names the fault.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.records.len().is_multiple_of(RECORD) {
             return Err(format!(
@@ -317,16 +337,40 @@ impl SessionTable<'_> {
     /// and the count already checked).
     fn holds_together(&self) -> bool {
         let n = self.len();
-        // `online[w]`: the online flags of records 64w..64w+63.
-        let mut online = vec![0u64; n.div_ceil(64)];
+        if self.online.len() + self.idle.len() != n * INDEX {
+            return false;
+        }
+        let records = || self.online_flags();
+        let orders = || [&self.online, &self.idle].map(|order| named(order, n));
+        let (flags, [online_named, idle_named]) = if n >= VET_APART {
+            crate::parallel::join("visitor-counter-vet", records, orders)
+        } else {
+            (records(), orders())
+        };
+        let (Some(flags), Some(online_named), Some(idle_named)) = (flags, online_named, idle_named)
+        else {
+            return false;
+        };
+        // Each order must name exactly the records of its kind; as it then holds as many
+        // indices as there are such records, it names each exactly once.
+        let online: usize = flags.iter().map(|f| f.count_ones() as usize).sum();
+        self.online.len() == online * INDEX
+            && (flags.iter().zip(online_named).zip(idle_named).enumerate()).all(
+                |(w, ((&on, online_named), idle_named))| {
+                    // The bits of records there are (the last word may have fewer).
+                    let there = if w == n / 64 { (1 << (n % 64)) - 1 } else { !0 };
+                    online_named == on && idle_named == !on & there
+                },
+            )
+    }
+
+    /// The online flags of the records, 64 to a word, if their keys are strictly increasing
+    /// and their instants in range.
+    fn online_flags(&self) -> Option<Vec<u64>> {
+        let mut flags = vec![0u64; self.len().div_ceil(64)];
         let mut bad = false;
         let mut previous = 0;
-        for (b, (block, flags)) in self
-            .records
-            .chunks(64 * RECORD)
-            .zip(online.iter_mut())
-            .enumerate()
-        {
+        for (b, (block, flags)) in self.records.chunks(64 * RECORD).zip(&mut flags).enumerate() {
             for (j, r) in block.chunks_exact(RECORD).enumerate() {
                 let (key, packed) = read_record(r);
                 // Strictly increasing from the second record on.
@@ -336,36 +380,7 @@ impl SessionTable<'_> {
                 *flags |= (packed >> 63) << j;
             }
         }
-        let online_len: usize = online.iter().map(|f| f.count_ones() as usize).sum();
-        // Each order's indices set bits in `named`, which must then be the records of its
-        // kind: as the order holds as many indices as there are such records, it names each
-        // exactly once. Setting a bit waits for nothing, where checking each index's kind
-        // and earlier mention on the way would.
-        let mut named = vec![0u64; online.len()];
-        for (want, order, expected) in [
-            (!0u64, &self.online, online_len),
-            (0, &self.idle, n - online_len),
-        ] {
-            if bad || order.len() != expected * INDEX {
-                return false;
-            }
-            named.fill(0);
-            let last = named.len().saturating_sub(1);
-            for b in order.chunks_exact(INDEX) {
-                let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
-                bad |= i >= n;
-                named[(i / 64).min(last)] |= 1 << (i % 64);
-            }
-            for (w, (named, flags)) in named.iter().zip(&online).enumerate() {
-                let mut of_kind = !(flags ^ want);
-                if w == n / 64 {
-                    // The last word's bits past the last record.
-                    of_kind &= (1 << (n % 64)) - 1;
-                }
-                bad |= *named != of_kind;
-            }
-        }
-        !bad
+        (!bad).then_some(flags)
     }
 
     /// The first fault [`holds_together`](Self::holds_together) can find, named; `Ok` if
@@ -808,11 +823,16 @@ mod tests {
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut faults, mut sound) = (0, 0);
         for round in 0..3_000 {
-            let n = next() % 200;
+            // Now and then a table large enough to be vetted on two threads.
+            let n = if round % 500 < 2 {
+                VET_APART as u64 + next() % 100
+            } else {
+                next() % 200
+            };
             let input = (0..n)
                 .map(|_| {
                     record(
-                        next() % 1_000,
+                        next() % (5 * n + 1),
                         pack((next() % 50) as i64, next().is_multiple_of(2)),
                     )
                 })
