@@ -120,8 +120,7 @@ impl ArticleViews {
     /// while nothing else can see them (hence `&mut self`).
     ///
     /// The rankings are rebuilt from `counts` while the counter table fills: for a large restore
-    /// on a second thread (inline if none can be started), as `Sessions::restore` builds its
-    /// queues.
+    /// on a second thread (inline if none can be started).
     pub(crate) fn restore(
         &mut self,
         saved_at: i64,

@@ -484,9 +484,10 @@ impl<P> Sessions<P> {
     /// Restores a snapshot's sessions into this empty table while nothing else can see it
     /// (hence `&mut self`: no locks). Reads no session: each shard is given its key range of the
     /// sorted records (found by bisection), and the queues their cursors; the counts are the
-    /// column's. The shards' tables are not sized for the restored sessions: most of them
-    /// (visitors who do not come back before they expire) are never taken in, and a table
-    /// reserved for all would take 19 to 39 bytes per restored session from the start.
+    /// column's. The shards' tables are not sized for the restored sessions: they grow as page
+    /// views and upkeep take sessions in (which spreads over up to `session_timeout`, and idle
+    /// sessions that expire leave again), where a table reserved for all of them would take 19
+    /// to 39 bytes per restored session at the load.
     pub(crate) fn restore(&mut self, column: RestoredColumn) {
         debug_assert!(self.len() == 0);
         let n = column.len();

@@ -4,8 +4,10 @@
 //! bincode allocates a whole string's claimed length before reading it. These visitors reserve a
 //! claimed length only while all reservations fit in twice the payload's size (see
 //! [`with_budget`]), otherwise they start small and grow only as elements actually arrive; lists
-//! whose size the format knows (the history ring, exact visitor sets, sketch registers) are
-//! refused as soon as they claim more.
+//! whose size the format knows (the history ring, exact visitor sets) are refused as soon as
+//! they claim more. Byte strings (session tables, sketch registers) are borrowed from the
+//! payload, which checks their length against the bytes left before anything is allocated;
+//! this relies on the codec decoding from a slice (`codec::decode`), as it always does.
 
 use std::cell::Cell;
 use std::fmt;
@@ -88,8 +90,9 @@ where
 }
 
 /// Like [`vec_max`] for a list of bytes, read as one byte string: bincode writes both alike
-/// (the length, then the bytes), and a byte string is borrowed from the payload and copied
-/// once instead of visited byte by byte. Goes with [`as_bytes`].
+/// (the length, then the bytes), and a byte string is borrowed from the payload (its length
+/// checked against the bytes left first) and copied once, instead of visited byte by byte.
+/// Refuses more than `MAX` bytes once they are found in the payload. Goes with [`as_bytes`].
 pub(crate) fn bytes_max<'de, D, const MAX: usize>(d: D) -> Result<Vec<u8>, D::Error>
 where
     D: Deserializer<'de>,
@@ -97,7 +100,7 @@ where
     let bytes = super::state::Bytes::deserialize(d)?;
     if bytes.len() > MAX {
         return Err(D::Error::custom(format_args!(
-            "a list holds {} bytes, more than the {MAX} it can hold",
+            "a list claims {} elements, more than the {MAX} it can hold",
             bytes.len()
         )));
     }
@@ -154,6 +157,9 @@ mod tests {
         }
         let long = encode(&AsList(vec![1; 301], 7));
         let err = codec::decode::<AsBytes>(&long).unwrap_err();
-        assert!(err.contains("301 bytes, more than the 300"), "{err}");
+        assert!(
+            err.contains("claims 301 elements, more than the 300"),
+            "{err}"
+        );
     }
 }

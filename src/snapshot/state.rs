@@ -351,17 +351,15 @@ impl SessionTable<'_> {
         else {
             return false;
         };
-        // Each order must name exactly the records of its kind; as it then holds as many
-        // indices as there are such records, it names each exactly once.
-        let online: usize = flags.iter().map(|f| f.count_ones() as usize).sum();
-        self.online.len() == online * INDEX
-            && (flags.iter().zip(online_named).zip(idle_named).enumerate()).all(
-                |(w, ((&on, online_named), idle_named))| {
-                    // The bits of records there are (the last word may have fewer).
-                    let there = if w == n / 64 { (1 << (n % 64)) - 1 } else { !0 };
-                    online_named == on && idle_named == !on & there
-                },
-            )
+        // Each order must name exactly the records of its kind. As the two hold `n` indices
+        // between them and name all `n` records, none is named twice.
+        (flags.iter().zip(online_named).zip(idle_named).enumerate()).all(
+            |(w, ((&on, online_named), idle_named))| {
+                // The bits of records there are (the last word may have fewer).
+                let there = if w == n / 64 { (1 << (n % 64)) - 1 } else { !0 };
+                online_named == on && idle_named == !on & there
+            },
+        )
     }
 
     /// The online flags of the records, 64 to a word, if their keys are strictly increasing
@@ -479,8 +477,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
             fn visit_borrowed_bytes<E: Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
                 Ok(Cow::Borrowed(v))
             }
-            // A decoder that cannot lend its input hands over bytes it has read: copying them
-            // allocates no more than what was actually there.
+            // For a decoder that cannot lend its input. The codec always decodes from a slice,
+            // which lends; bincode's decoders that read from elsewhere allocate a byte
+            // string's claimed length before reading it, so none is used (see `bounded.rs`).
             fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
                 Ok(Cow::Owned(v.to_vec()))
             }
@@ -843,8 +842,26 @@ mod tests {
                 good.online.to_vec(),
                 good.idle.to_vec(),
             ];
-            // Most rounds: one byte or one index of one part changed; some left as built.
-            if round % 8 != 0 {
+            // Most rounds: one byte or one index of one part changed, or the orders' lengths;
+            // some left as built.
+            if round % 8 != 0 && next().is_multiple_of(4) {
+                // Bytes moved from one order to the other (the total still whole), cut off, or
+                // an order's first index named again at its end.
+                let [_, online, idle] = &mut parts;
+                let (from, to) = match next() % 2 {
+                    0 => (online, idle),
+                    _ => (idle, online),
+                };
+                let cut = from.len().min(1 + (next() % 8) as usize);
+                match next() % 3 {
+                    0 => to.extend(from.split_off(from.len() - cut)),
+                    1 => from.truncate(from.len() - cut),
+                    _ => {
+                        let first = from.get(..INDEX).unwrap_or_default().to_vec();
+                        from.extend(first);
+                    }
+                }
+            } else if round % 8 != 0 {
                 let part = &mut parts[(next() % 3) as usize];
                 if !part.is_empty() {
                     let at = (next() % part.len() as u64) as usize;
@@ -852,7 +869,8 @@ mod tests {
                         0 => part[at] ^= 1 << (next() % 8),
                         1 => part[at] = part[at].wrapping_add(1),
                         _ => {
-                            // An index copied over its neighbour: named twice.
+                            // Four bytes copied over the next four: in an order, an index
+                            // named twice.
                             let w = at / INDEX * INDEX;
                             if w >= INDEX {
                                 part.copy_within(w - INDEX..w, w);
