@@ -274,8 +274,11 @@ fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
     };
     // Shared: the restored sessions are read in place from these bytes.
     let bytes = Arc::new(bytes);
-    let state = snapshot::decode(&bytes).map_err(corrupt)?;
-    inner.restore(state, &bytes);
+    // The counts and articles are restored while the sessions are vetted; on an error the
+    // caller throws `inner` away.
+    let state =
+        snapshot::decode_with(&bytes, |state| inner.restore_counts(state)).map_err(corrupt)?;
+    inner.restore_sessions(state.sessions, &bytes);
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use crate::periods::{Period, Periods, HISTORY_DAYS};
 use crate::restored::RestoredColumn;
 use crate::sessions::{SessionConfig, Sessions};
 use crate::snapshot;
-use crate::snapshot::state::{SavedCalendar, StateV3};
+use crate::snapshot::state::{SavedCalendar, SavedSessions, StateV3};
 use crate::traffic::{Stripe, Tally, TrafficCounts};
 use crate::unique::Unique;
 
@@ -181,36 +181,35 @@ impl Inner {
         }
     }
 
-    /// Loads a decoded snapshot into this fresh state. The state must come from
-    /// `snapshot::decode`, which has vetted it (instants in range, well-formed buckets); it may
-    /// borrow from `file`, which the session table then keeps (see `restored.rs`).
-    pub(crate) fn restore(&mut self, state: StateV3<'_>, file: &Arc<Vec<u8>>) {
-        let StateV3 {
-            saved_at,
-            calendar,
-            initial,
-            mut traffic,
-            mut unique,
-            sessions,
-            articles,
-            article_dedup,
-        } = state;
+    /// Loads everything of a decoded snapshot but its sessions into this fresh state, taking it
+    /// out of `state`. The state must come from `snapshot::decode_with`, which has vetted all of
+    /// it but the sessions by then (instants in range, well-formed buckets).
+    pub(crate) fn restore_counts(&mut self, state: &mut StateV3<'_>) {
+        let mut traffic = std::mem::take(&mut state.traffic);
+        let mut unique = std::mem::take(&mut state.unique);
         let week_start = self.calendar.week_start;
-        let week_changed = calendar.week_start != week_start.number_days_from_monday();
+        let week_changed = state.calendar.week_start != week_start.number_days_from_monday();
         if week_changed {
             rebuild_weeks(&mut traffic, week_start);
             unique.periods.clear_weeks();
         }
-        self.initial = initial;
+        self.initial = state.initial;
         let mut first = Some(traffic);
         self.sessions
             .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
-        self.sessions.restore(RestoredColumn::new(sessions, file));
-        self.articles.restore(saved_at, articles, &article_dedup);
+        let articles = std::mem::take(&mut state.articles);
+        self.articles
+            .restore(state.saved_at, articles, &state.article_dedup);
         if week_changed {
             self.articles.clear_weeks();
         }
+    }
+
+    /// Gives this fresh state the vetted sessions of a decoded snapshot; they may borrow from
+    /// `file`, which the session table then keeps (see `restored.rs`).
+    pub(crate) fn restore_sessions(&mut self, sessions: SavedSessions<'_>, file: &Arc<Vec<u8>>) {
+        self.sessions.restore(RestoredColumn::new(sessions, file));
     }
 
     /// Writes a snapshot to the snapshot path; records the outcome in the save status.

@@ -90,34 +90,63 @@ pub(crate) fn save(state: &StateV3<'_>, path: &std::path::Path) -> Result<(), Sn
     })
 }
 
-/// Payloads at least this long are checksummed on a second thread while they are decoded.
+/// Payloads at least this long are checksummed on a second thread while they are decoded, and
+/// their session table vetted on another while the rest is restored.
 const CHECK_APART: usize = 1 << 20;
 
 /// Decodes a whole snapshot file of any supported version into the current state type, and
 /// vets it: a state returned here is safe to restore. It borrows its sessions from `file`.
+pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
+    decode_with(file, |_| {})
+}
+
+/// [`decode`], handing the state to `early` as soon as everything in it but its session table
+/// is vetted, while the table is vetted on another thread: a load restores the counts and
+/// articles meanwhile. `early` sees the state without its sessions (they are put back before
+/// it is returned). It runs before the checksum and the session table are known to be good: a
+/// caller that gets an error must throw away whatever `early` built.
 ///
 /// A large payload's checksum is computed on a second thread (when one can be started) while
 /// this one decodes and vets it: both read the whole file, so together they take about half as
 /// long. Decoding never trusts its input, so it may run before the checksum is known; a
 /// checksum mismatch is reported before anything decoding found. Vetting a large session
-/// table starts one more thread for a while (see `SessionTable::validate`): measured on two
-/// cores, the load is faster for it even beside the checksum's thread.
-pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
+/// table starts one or two threads more for a while (see `SessionTable::validate`): measured
+/// on two cores, the load is faster for them even beside the checksum's thread.
+pub(crate) fn decode_with<'a>(
+    file: &'a [u8],
+    early: impl FnOnce(&mut StateV3<'a>),
+) -> Result<StateV3<'a>, String> {
     let (sealed, payload) = format::open_unverified(file)?;
     if payload.len() < CHECK_APART {
         sealed.verify(payload)?;
-        return decode_payload(sealed.version, payload);
+        let mut state = decode_payload(sealed.version, payload)?;
+        state.sessions.validate()?;
+        let sessions = std::mem::take(&mut state.sessions);
+        early(&mut state);
+        state.sessions = sessions;
+        return Ok(state);
     }
     let (verified, decoded) = crate::parallel::join(
         "visitor-counter-checksum",
         || sealed.verify(payload),
-        || decode_payload(sealed.version, payload),
+        || {
+            let mut state = decode_payload(sealed.version, payload)?;
+            let sessions = std::mem::take(&mut state.sessions);
+            let (vetted, ()) = crate::parallel::join(
+                "visitor-counter-vet",
+                || sessions.validate(),
+                || early(&mut state),
+            );
+            vetted?;
+            state.sessions = sessions;
+            Ok(state)
+        },
     );
     verified?;
     decoded
 }
 
-/// Decodes and vets a payload of format `version`.
+/// Decodes a payload of format `version` and vets all of it but its sessions.
 fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV3<'_>, String> {
     let state = match version {
         1 => StateV3::from(StateV2::from(codec::decode::<StateV1>(payload)?)),
@@ -129,7 +158,7 @@ fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV3<'_>, String> {
             ))
         }
     };
-    state.validate()?;
+    state.validate_all_but_sessions()?;
     Ok(state)
 }
 

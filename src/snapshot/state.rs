@@ -55,7 +55,7 @@ impl SavedSessions<'_> {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         match self {
             SavedSessions::Table(t) => t.validate(),
             SavedSessions::Older(c) => c.validate(),
@@ -78,10 +78,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for SavedSessions<'a> {
     }
 }
 
+impl Default for SavedSessions<'_> {
+    /// No sessions.
+    fn default() -> Self {
+        SavedSessions::Table(SessionTable {
+            records: Bytes(Cow::Borrowed(&[])),
+            online: Bytes(Cow::Borrowed(&[])),
+            idle: Bytes(Cow::Borrowed(&[])),
+        })
+    }
+}
+
 impl StateV3<'_> {
-    /// Checks everything a restore relies on, so that a decoded state is either refused here or
+    /// Checks everything a restore relies on but the sessions (which
+    /// [`SavedSessions::validate`] checks), so that a decoded state is either refused here or
     /// safe to use (no index out of range, no instant out of range later).
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate_all_but_sessions(&self) -> Result<(), String> {
         let in_range = |t: Option<i64>| t.is_some_and(held);
         if !in_range(Some(self.saved_at)) {
             return Err("the save instant is out of range".into());
@@ -98,7 +110,6 @@ impl StateV3<'_> {
                 self.calendar.week_start
             ));
         }
-        self.sessions.validate()?;
         if let Some((id, _)) = self.articles.iter().find(|(_, b)| !b.is_well_formed()) {
             return Err(format!("article {id}: malformed counters"));
         }
