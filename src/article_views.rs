@@ -139,12 +139,8 @@ impl ArticleViews {
             repeated
         };
         let rank = || self.rankings.rebuild(&counts);
-        let repeated = if counts.len() < THREADED_RANKING_MIN {
-            rank();
-            fill()
-        } else {
-            crate::parallel::join("visitor-counter-restore", rank, fill).1
-        };
+        let large = counts.len() >= THREADED_RANKING_MIN;
+        let ((), repeated) = crate::parallel::join("visitor-counter-restore", large, rank, fill);
         self.counts = table;
         if repeated {
             // A rebuild offers each article once: rank the copy of a repeated article that the

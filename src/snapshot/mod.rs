@@ -117,23 +117,17 @@ pub(crate) fn decode_with<'a>(
     early: impl FnOnce(&mut StateV3<'a>),
 ) -> Result<StateV3<'a>, String> {
     let (sealed, payload) = format::open_unverified(file)?;
-    if payload.len() < CHECK_APART {
-        sealed.verify(payload)?;
-        let mut state = decode_payload(sealed.version, payload)?;
-        state.sessions.validate()?;
-        let sessions = std::mem::take(&mut state.sessions);
-        early(&mut state);
-        state.sessions = sessions;
-        return Ok(state);
-    }
+    let large = payload.len() >= CHECK_APART;
     let (verified, decoded) = crate::parallel::join(
         "visitor-counter-checksum",
+        large,
         || sealed.verify(payload),
         || {
             let mut state = decode_payload(sealed.version, payload)?;
             let sessions = std::mem::take(&mut state.sessions);
             let (vetted, ()) = crate::parallel::join(
                 "visitor-counter-vet",
+                large,
                 || sessions.validate(),
                 || early(&mut state),
             );

@@ -300,14 +300,13 @@ const VET_APART: usize = 1 << 16;
 /// for the one before.
 fn named(order: &[u8], n: usize) -> Option<Vec<u64>> {
     let mut named = vec![0u64; n.div_ceil(64)];
-    let Some(last) = named.len().checked_sub(1) else {
-        return order.is_empty().then_some(named);
-    };
     let mut bad = false;
     for b in order.chunks_exact(INDEX) {
         let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
         bad |= i >= n;
-        named[(i / 64).min(last)] |= 1 << (i % 64);
+        if let Some(word) = named.get_mut(i / 64) {
+            *word |= 1 << (i % 64);
+        }
     }
     (!bad).then_some(named)
 }
@@ -353,11 +352,12 @@ impl SessionTable<'_> {
         }
         let records = || self.online_flags();
         let orders = || [&self.online, &self.idle].map(|order| named(order, n));
-        let (flags, [online_named, idle_named]) = if n >= VET_APART {
-            crate::parallel::join("visitor-counter-vet", records, orders)
-        } else {
-            (records(), orders())
-        };
+        let (flags, [online_named, idle_named]) = crate::parallel::join(
+            "visitor-counter-vet-records",
+            n >= VET_APART,
+            records,
+            orders,
+        );
         let (Some(flags), Some(online_named), Some(idle_named)) = (flags, online_named, idle_named)
         else {
             return false;
