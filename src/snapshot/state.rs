@@ -190,21 +190,17 @@ impl SessionTable<'static> {
     }
 
     /// Lays out session records given in any order within `groups`: ranges that cover
-    /// `records`, each group's keys all below the next group's (as the session shards hand them
-    /// over), or one range. Of a repeated key, the last copy stays. Each group is sorted by
-    /// [`sort_by_radix`] on its own (a shard's share fits in cache), the time orders likewise;
-    /// so a save sorts a million sessions in a few passes rather than with a comparison sort.
+    /// `records` in order, each group's keys all below the next group's (as the session shards
+    /// hand them over), or one range. Of a repeated key, the last copy stays. Each group is
+    /// sorted by [`sort_by_radix`] on its own (a shard's share fits in cache), the time orders
+    /// likewise; so a save sorts a million sessions in a few passes rather than with a
+    /// comparison sort. A large table is sorted on two threads, half the groups and then half
+    /// the records each; their time orders are merged.
     pub(crate) fn build_in_groups(
         mut records: Vec<Record>,
         groups: &[Range<usize>],
     ) -> SessionTable<'static> {
-        let mut sorted = Vec::new();
-        for group in groups {
-            let group = &mut records[group.clone()];
-            sort_by_radix(group, &mut sorted, record_key, record_key);
-            group.copy_from_slice(&sorted);
-        }
-        drop(sorted);
+        sort_groups(&mut records, groups);
         // Of a run of one key, the first place keeps the last copy.
         records.dedup_by(|later, first| {
             let same = record_key(later) == record_key(first);
@@ -213,40 +209,101 @@ impl SessionTable<'static> {
             }
             same
         });
-        let online = records
-            .iter()
-            .filter(|r| unpack(record_packed(r)).1)
-            .count();
-        let mut timed = [
-            Vec::with_capacity(online),
-            Vec::with_capacity(records.len() - online),
-        ];
-        for (i, r) in (0u32..).zip(&records) {
-            let (last_seen, online) = unpack(record_packed(r));
-            timed[usize::from(!online)].push((last_seen, i));
-        }
-        let [online, idle] = timed.map(|t| {
-            // Ties stay in key order.
-            let mut sorted = Vec::new();
-            sort_by_radix(
-                &t,
-                &mut sorted,
-                |&(at, _)| at as u64 ^ (1 << 63),
-                |&(at, _)| at,
-            );
-            drop(t);
-            let mut bytes = Vec::with_capacity(sorted.len() * INDEX);
-            for (_, index) in sorted {
-                bytes.extend_from_slice(&index.to_le_bytes());
-            }
-            bytes
-        });
+        let n = records.len();
+        let mid = n / 2;
+        let records_ref = &records;
+        let (upper, lower) = crate::parallel::join(
+            "visitor-counter-save-orders",
+            n >= SORT_APART,
+            || time_orders(records_ref, mid..n),
+            || time_orders(records_ref, 0..mid),
+        );
+        let [online, idle] = [0, 1].map(|kind| merge_indices(&lower[kind], &upper[kind]));
         SessionTable {
             records: Bytes(Cow::Owned(records.into_flattened())),
             online: Bytes(Cow::Owned(online)),
             idle: Bytes(Cow::Owned(idle)),
         }
     }
+}
+
+/// Tables of at least this many records are sorted on two threads.
+const SORT_APART: usize = 1 << 16;
+
+/// Sorts each group of `records` by key (see [`SessionTable::build_in_groups`]): the groups
+/// that start in the first half on this thread, the others on a second one.
+fn sort_groups(records: &mut [Record], groups: &[Range<usize>]) {
+    let n = records.len();
+    let split = groups.partition_point(|g| g.start < n / 2);
+    let at = groups.get(split).map_or(n, |g| g.start.min(n));
+    let (first, second) = records.split_at_mut(at);
+    let (first_groups, second_groups) = groups.split_at(split);
+    let sort = |part: &mut [Record], groups: &[Range<usize>], offset: usize| {
+        let mut sorted = Vec::new();
+        for g in groups {
+            // Groups outside `part` (there are none when they cover the records) are skipped.
+            let range = g.start.wrapping_sub(offset)..g.end.wrapping_sub(offset);
+            if let Some(group) = part.get_mut(range) {
+                sort_by_radix(group, &mut sorted, record_key, record_key);
+                group.copy_from_slice(&sorted);
+            }
+        }
+    };
+    crate::parallel::join(
+        "visitor-counter-save-sort",
+        n >= SORT_APART && !second_groups.is_empty(),
+        || sort(second, second_groups, at),
+        || sort(first, first_groups, 0),
+    );
+}
+
+/// `(last page view, record index)` of the online records among `records[range]`, then of the
+/// idle ones, each sorted by last page view (ties in index order).
+fn time_orders(records: &[Record], range: Range<usize>) -> [Vec<(i64, u32)>; 2] {
+    let part = records.get(range.clone()).unwrap_or_default();
+    let online = part.iter().filter(|r| unpack(record_packed(r)).1).count();
+    let mut timed = [
+        Vec::with_capacity(online),
+        Vec::with_capacity(part.len() - online),
+    ];
+    // As `u32`, like the file's indices: a table of 2^32 records would be 64 GiB, and `save`
+    // refuses any payload over 4 GiB.
+    for (i, r) in (range.start as u32..).zip(part) {
+        let (last_seen, online) = unpack(record_packed(r));
+        timed[usize::from(!online)].push((last_seen, i));
+    }
+    timed.map(|t| {
+        // Ties stay in index (key) order.
+        let mut sorted = Vec::new();
+        sort_by_radix(
+            &t,
+            &mut sorted,
+            |&(at, _)| at as u64 ^ (1 << 63),
+            |&(at, _)| at,
+        );
+        sorted
+    })
+}
+
+/// The indices of two time-sorted lists merged into one time order, as the table's bytes. On
+/// equal times `lower` goes first: its indices are the lower ones, so ties stay in key order.
+fn merge_indices(lower: &[(i64, u32)], upper: &[(i64, u32)]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity((lower.len() + upper.len()) * INDEX);
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(a, x)), Some(&(b, y))) = (lower.get(i), upper.get(j)) {
+        // Without a branch on which: the times are in no order the predictor could learn.
+        let upper_first = b < a;
+        bytes.extend_from_slice(&if upper_first { y } else { x }.to_le_bytes());
+        i += usize::from(!upper_first);
+        j += usize::from(upper_first);
+    }
+    for &(_, index) in lower.get(i..).unwrap_or_default() {
+        bytes.extend_from_slice(&index.to_le_bytes());
+    }
+    for &(_, index) in upper.get(j..).unwrap_or_default() {
+        bytes.extend_from_slice(&index.to_le_bytes());
+    }
+    bytes
 }
 
 /// The most buckets [`sort_by_radix`] scatters into.
@@ -772,6 +829,9 @@ mod tests {
             (500, 300, 5),
             (5_000, u64::MAX, 1_000),
             (5_000, u64::MAX, u64::MAX),
+            // Large enough to be sorted and ordered on two threads.
+            (SORT_APART as u64 + 1_001, u64::MAX, 1_000),
+            (2 * SORT_APART as u64, SORT_APART as u64, 3),
         ] {
             let pairs: Vec<(u64, u64)> = (0..n)
                 .map(|_| {
@@ -804,14 +864,12 @@ mod tests {
                 .collect();
             assert_eq!(SessionTable::build_in_groups(grouped, &groups), table);
             // By key, the last of a repeated key kept.
-            let mut expected: Vec<(u64, u64)> = Vec::new();
-            for &(k, p) in &pairs {
-                match expected.iter_mut().find(|e| e.0 == k) {
-                    Some(e) => e.1 = p,
-                    None => expected.push((k, p)),
-                }
-            }
-            expected.sort_unstable();
+            let expected: Vec<(u64, u64)> = pairs
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect();
             assert_eq!(*table.records, records(&expected)[..]);
             for (online, order) in [(true, &table.online), (false, &table.idle)] {
                 let mut want: Vec<(i64, u64, u32)> = (0u32..)
