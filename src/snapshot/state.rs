@@ -218,7 +218,13 @@ impl SessionTable<'static> {
             || time_orders(records_ref, mid..n),
             || time_orders(records_ref, 0..mid),
         );
-        let [online, idle] = [0, 1].map(|kind| merge_indices(&lower[kind], &upper[kind]));
+        let ((lower, lower_online), (upper, upper_online)) = (lower, upper);
+        let (lower, upper) = (
+            lower.split_at(lower_online.min(lower.len())),
+            upper.split_at(upper_online.min(upper.len())),
+        );
+        let online = merge_indices(lower.0, upper.0);
+        let idle = merge_indices(lower.1, upper.1);
         SessionTable {
             records: Bytes(Cow::Owned(records.into_flattened())),
             online: Bytes(Cow::Owned(online)),
@@ -257,50 +263,49 @@ fn sort_groups(records: &mut [Record], groups: &[Range<usize>]) {
     );
 }
 
-/// `(last page view, record index)` of the online records among `records[range]`, then of the
-/// idle ones, each sorted by last page view (ties in index order).
-fn time_orders(records: &[Record], range: Range<usize>) -> [Vec<(i64, u32)>; 2] {
+/// A session in a time order being built: its last page view, record index and online flag.
+type Timed = (i64, u32, bool);
+
+/// The sessions of `records[range]`, online ones first, then idle ones, each sorted by last
+/// page view (ties in index order), and how many are online. Read straight from the records:
+/// no list of them is built before the sort.
+fn time_orders(records: &[Record], range: Range<usize>) -> (Vec<Timed>, usize) {
     let part = records.get(range.clone()).unwrap_or_default();
-    let online = part.iter().filter(|r| unpack(record_packed(r)).1).count();
-    let mut timed = [
-        Vec::with_capacity(online),
-        Vec::with_capacity(part.len() - online),
-    ];
     // As `u32`, like the file's indices: a table of 2^32 records would be 64 GiB, and `save`
     // refuses any payload over 4 GiB.
-    for (i, r) in (range.start as u32..).zip(part) {
-        let (last_seen, online) = unpack(record_packed(r));
-        timed[usize::from(!online)].push((last_seen, i));
-    }
-    timed.map(|t| {
-        // Ties stay in index (key) order.
-        let mut sorted = Vec::new();
-        sort_by_radix(
-            &t,
-            &mut sorted,
-            |&(at, _)| at as u64 ^ (1 << 63),
-            |&(at, _)| at,
-        );
-        sorted
-    })
+    let timed = || {
+        (range.start as u32..).zip(part).map(|(i, r)| {
+            let (last_seen, online) = unpack(record_packed(r));
+            (last_seen, i, online)
+        })
+    };
+    let mut sorted = Vec::new();
+    let [online, _] = sort_by_radix_in(
+        timed,
+        &mut sorted,
+        |&(_, _, online)| usize::from(!online),
+        |&(at, _, _)| at as u64 ^ (1 << 63),
+        |&(at, _, _)| at,
+    );
+    (sorted, online)
 }
 
 /// The indices of two time-sorted lists merged into one time order, as the table's bytes. On
 /// equal times `lower` goes first: its indices are the lower ones, so ties stay in key order.
-fn merge_indices(lower: &[(i64, u32)], upper: &[(i64, u32)]) -> Vec<u8> {
+fn merge_indices(lower: &[Timed], upper: &[Timed]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity((lower.len() + upper.len()) * INDEX);
     let (mut i, mut j) = (0, 0);
-    while let (Some(&(a, x)), Some(&(b, y))) = (lower.get(i), upper.get(j)) {
+    while let (Some(&(a, x, _)), Some(&(b, y, _))) = (lower.get(i), upper.get(j)) {
         // Without a branch on which: the times are in no order the predictor could learn.
         let upper_first = b < a;
         bytes.extend_from_slice(&if upper_first { y } else { x }.to_le_bytes());
         i += usize::from(!upper_first);
         j += usize::from(upper_first);
     }
-    for &(_, index) in lower.get(i..).unwrap_or_default() {
+    for &(_, index, _) in lower.get(i..).unwrap_or_default() {
         bytes.extend_from_slice(&index.to_le_bytes());
     }
-    for &(_, index) in upper.get(j..).unwrap_or_default() {
+    for &(_, index, _) in upper.get(j..).unwrap_or_default() {
         bytes.extend_from_slice(&index.to_le_bytes());
     }
     bytes
@@ -309,37 +314,50 @@ fn merge_indices(lower: &[(i64, u32)], upper: &[(i64, u32)]) -> Vec<u8> {
 /// The most buckets [`sort_by_radix`] scatters into.
 const MAX_BUCKETS: usize = 1 << 16;
 
-/// Writes `items` into `out` sorted by `key`, stably: a scatter into buckets (about 8 items
-/// each) by the top bits of `radix` over the items' range (`radix` must not decrease as `key`
-/// grows), then a sort of each bucket.
+/// Writes `items` into `out` sorted by `key`, stably (see [`sort_by_radix_in`]).
 fn sort_by_radix<T: Copy + Default, K: Ord>(
     items: &[T],
     out: &mut Vec<T>,
     radix: impl Fn(&T) -> u64,
     key: impl Fn(&T) -> K,
 ) {
-    let (min, max) = items
-        .iter()
-        .map(&radix)
-        .fold((u64::MAX, 0), |(lo, hi), r| (lo.min(r), hi.max(r)));
-    let buckets = (items.len() / 8).next_power_of_two().min(MAX_BUCKETS);
+    sort_by_radix_in::<_, _, _, 1>(|| items.iter().copied(), out, |_| 0, radix, key);
+}
+
+/// Writes the items that `items()` yields into `out`, sorted by class, then by `key`, stably:
+/// a scatter into buckets (about 8 items each) by class and by the top bits of `radix` over
+/// the items' range (`radix` must not decrease as `key` grows), then a sort of each bucket.
+/// `class` picks one of `C` classes (a larger one counts as the last). Returns the number of
+/// items of each class. `items` is called three times and must yield the same items each time.
+fn sort_by_radix_in<T: Copy + Default, K: Ord, I: Iterator<Item = T>, const C: usize>(
+    items: impl Fn() -> I,
+    out: &mut Vec<T>,
+    class: impl Fn(&T) -> usize,
+    radix: impl Fn(&T) -> u64,
+    key: impl Fn(&T) -> K,
+) -> [usize; C] {
+    let (len, min, max) = items().fold((0usize, u64::MAX, 0), |(len, lo, hi), x| {
+        let r = radix(&x);
+        (len + 1, lo.min(r), hi.max(r))
+    });
+    let buckets = (len / 8).next_power_of_two().min(MAX_BUCKETS);
     let bits = u64::BITS - max.saturating_sub(min).leading_zeros();
     let shift = bits.saturating_sub(buckets.trailing_zeros());
-    // Below `buckets`: the offset from `min` has `bits` bits.
-    let bucket = |x: &T| ((radix(x) - min) >> shift) as usize;
-    let mut next = vec![0usize; buckets + 1];
-    for x in items {
-        next[bucket(x) + 1] += 1;
+    // Below `buckets * C`: the offset from `min` has `bits` bits.
+    let bucket = |x: &T| class(x).min(C - 1) * buckets + ((radix(x) - min) >> shift) as usize;
+    let mut next = vec![0usize; buckets * C + 1];
+    for x in items() {
+        next[bucket(&x) + 1] += 1;
     }
-    for b in 1..=buckets {
+    for b in 1..next.len() {
         next[b] += next[b - 1];
     }
     let starts = next.clone();
     out.clear();
-    out.resize(items.len(), T::default());
-    for x in items {
-        let b = bucket(x);
-        out[next[b]] = *x;
+    out.resize(len, T::default());
+    for x in items() {
+        let b = bucket(&x);
+        out[next[b]] = x;
         next[b] += 1;
     }
     for b in starts.windows(2) {
@@ -347,6 +365,7 @@ fn sort_by_radix<T: Copy + Default, K: Ord>(
             out[b[0]..b[1]].sort_by_key(&key);
         }
     }
+    std::array::from_fn(|c| starts[(c + 1) * buckets] - starts[c * buckets])
 }
 
 /// Tables of at least this many records are vetted on two threads.
