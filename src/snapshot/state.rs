@@ -371,20 +371,25 @@ fn sort_by_radix_in<T: Copy + Default, K: Ord, I: Iterator<Item = T>, const C: u
 /// Tables of at least this many records are vetted on two threads.
 const VET_APART: usize = 1 << 16;
 
-/// The records an order of a table of `n` names, as bits 64 to a word, if it names only
-/// records there are. Sets a bit per index and checks nothing else on the way: no index waits
-/// for the one before.
-fn named(order: &[u8], n: usize) -> Option<Vec<u64>> {
-    let mut named = vec![0u64; n.div_ceil(64)];
-    let mut bad = false;
-    for b in order.chunks_exact(INDEX) {
-        let i = u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
-        bad |= i >= n;
-        if let Some(word) = named.get_mut(i / 64) {
-            *word |= 1 << (i % 64);
+/// What [`named_by`] marks a record named by the online order with.
+const NAMED_ONLINE: u8 = 1;
+/// What [`named_by`] marks a record named by the idle order with.
+const NAMED_IDLE: u8 = 2;
+
+/// Which order names each record of a table of `n`, a byte per record: [`NAMED_ONLINE`] or
+/// [`NAMED_IDLE`] for the last order to name it, 0 for none. An index past the table names
+/// nothing. Stores a byte per index and checks nothing on the way: no index waits for the one
+/// before, and a store needs no read (setting a bit would).
+fn named_by(online: &[u8], idle: &[u8], n: usize) -> Vec<u8> {
+    let mut named = vec![0u8; n];
+    for (order, by) in [(online, NAMED_ONLINE), (idle, NAMED_IDLE)] {
+        for b in order.as_chunks::<INDEX>().0 {
+            if let Some(named) = named.get_mut(u32::from_le_bytes(*b) as usize) {
+                *named = by;
+            }
         }
     }
-    (!bad).then_some(named)
+    named
 }
 
 impl SessionTable<'_> {
@@ -427,43 +432,44 @@ impl SessionTable<'_> {
             return false;
         }
         let records = || self.online_flags();
-        let orders = || [&self.online, &self.idle].map(|order| named(order, n));
-        let (flags, [online_named, idle_named]) = crate::parallel::join(
+        let orders = || named_by(&self.online, &self.idle, n);
+        let (flags, named) = crate::parallel::join(
             "visitor-counter-vet-records",
             n >= VET_APART,
             records,
             orders,
         );
-        let (Some(flags), Some(online_named), Some(idle_named)) = (flags, online_named, idle_named)
-        else {
+        let Some(flags) = flags else {
             return false;
         };
-        // Each order must name exactly the records of its kind. As the two hold `n` indices
-        // between them and name all `n` records, none is named twice.
-        (flags.iter().zip(online_named).zip(idle_named).enumerate()).all(
-            |(w, ((&on, online_named), idle_named))| {
-                // The bits of records there are (the last word may have fewer).
-                let there = if w == n / 64 { (1 << (n % 64)) - 1 } else { !0 };
-                online_named == on && idle_named == !on & there
-            },
-        )
+        // Each record must be named by the order of its kind. As the two orders hold `n`
+        // indices between them and name all `n` records, none is named twice and none is past
+        // the table.
+        named.chunks(64).zip(flags).all(|(named, on)| {
+            (named.iter().enumerate()).fold(true, |ok, (j, &by)| {
+                ok & (by == NAMED_IDLE - ((on >> j) & 1) as u8)
+            })
+        })
     }
 
     /// The online flags of the records, 64 to a word, if their keys are strictly increasing
     /// and their instants in range.
     fn online_flags(&self) -> Option<Vec<u64>> {
-        let mut flags = vec![0u64; self.len().div_ceil(64)];
+        let records = self.records.as_chunks::<RECORD>().0;
+        let mut flags = Vec::with_capacity(records.len().div_ceil(64));
         let mut bad = false;
         let mut previous = 0;
-        for (b, (block, flags)) in self.records.chunks(64 * RECORD).zip(&mut flags).enumerate() {
-            for (j, r) in block.chunks_exact(RECORD).enumerate() {
+        for (b, block) in records.chunks(64).enumerate() {
+            let mut word = 0;
+            for (j, r) in block.iter().enumerate() {
                 let (key, packed) = read_record(r);
                 // Strictly increasing from the second record on.
                 bad |= (key <= previous) & (b + j != 0);
                 bad |= !held(unpack(packed).0);
                 previous = key;
-                *flags |= (packed >> 63) << j;
+                word |= (packed >> 63) << j;
             }
+            flags.push(word);
         }
         (!bad).then_some(flags)
     }
