@@ -419,8 +419,8 @@ impl Counter {
     /// **Locking:** concurrent saves wait for each other. Page views keep flowing: each stripe,
     /// the unique-visitor state and each session shard are locked only while copied.
     ///
-    /// **Threads:** a save of more than 65,536 sessions sorts them on two threads (this one and
-    /// a second one it starts for a while), holding no lock meanwhile.
+    /// **Threads:** a save of at least 65,536 sessions sorts them on two threads: this one and
+    /// a second one it starts twice, briefly (no shard or stripe lock is held meanwhile).
     ///
     /// # Errors
     /// [`SnapshotError::NoSnapshotPath`] without a snapshot path; [`SnapshotError::Io`] when the

@@ -19,7 +19,10 @@ where
     }
     // Whichever thread takes `apart` out runs it: the second one, or this one if none started.
     let slot = Mutex::new(Some(apart));
-    let take_and_run = || slot.lock().take().map(|apart| apart());
+    let take_and_run = || {
+        let apart = slot.lock().take();
+        apart.map(|apart| apart())
+    };
     std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name(name.into())

@@ -192,10 +192,10 @@ impl SessionTable<'static> {
     /// Lays out session records given in any order within `groups`: ranges that cover
     /// `records` in order, each group's keys all below the next group's (as the session shards
     /// hand them over), or one range. Of a repeated key, the last copy stays. Each group is
-    /// sorted by [`sort_by_radix`] on its own (a shard's share fits in cache), the time orders
-    /// likewise; so a save sorts a million sessions in a few passes rather than with a
-    /// comparison sort. A large table is sorted on two threads, half the groups and then half
-    /// the records each; their time orders are merged.
+    /// sorted by [`sort_by_radix`] on its own (a shard's share fits in cache), and the time
+    /// orders of each half of the records by [`sort_by_radix_in`], then merged; so a save sorts
+    /// a million sessions in a few passes rather than with a comparison sort. A large table is
+    /// sorted on two threads: half the groups each, then half the records each.
     pub(crate) fn build_in_groups(
         mut records: Vec<Record>,
         groups: &[Range<usize>],
@@ -240,6 +240,14 @@ const SORT_APART: usize = 1 << 16;
 /// that start in the first half on this thread, the others on a second one.
 fn sort_groups(records: &mut [Record], groups: &[Range<usize>]) {
     let n = records.len();
+    debug_assert!(
+        groups
+            .iter()
+            .try_fold(0, |at, g| (g.start == at && g.start <= g.end)
+                .then_some(g.end))
+            == Some(n),
+        "groups must cover the records in order"
+    );
     let split = groups.partition_point(|g| g.start < n / 2);
     let at = groups.get(split).map_or(n, |g| g.start.min(n));
     let (first, second) = records.split_at_mut(at);
@@ -257,7 +265,7 @@ fn sort_groups(records: &mut [Record], groups: &[Range<usize>]) {
     };
     crate::parallel::join(
         "visitor-counter-save-sort",
-        n >= SORT_APART && !second_groups.is_empty(),
+        n >= SORT_APART && at < n,
         || sort(second, second_groups, at),
         || sort(first, first_groups, 0),
     );
@@ -343,8 +351,12 @@ fn sort_by_radix_in<T: Copy + Default, K: Ord, I: Iterator<Item = T>, const C: u
     let buckets = (len / 8).next_power_of_two().min(MAX_BUCKETS);
     let bits = u64::BITS - max.saturating_sub(min).leading_zeros();
     let shift = bits.saturating_sub(buckets.trailing_zeros());
-    // Below `buckets * C`: the offset from `min` has `bits` bits.
-    let bucket = |x: &T| class(x).min(C - 1) * buckets + ((radix(x) - min) >> shift) as usize;
+    // Below `buckets * C`: the offset from `min` has `bits` bits. With one bucket and offsets
+    // of 64 bits, `shift` is 64: every item goes to bucket 0.
+    let bucket = |x: &T| {
+        let offset = (radix(x) - min).checked_shr(shift).unwrap_or(0);
+        class(x).min(C - 1) * buckets + offset as usize
+    };
     let mut next = vec![0usize; buckets * C + 1];
     for x in items() {
         next[bucket(&x) + 1] += 1;
@@ -442,9 +454,9 @@ impl SessionTable<'_> {
         let Some(flags) = flags else {
             return false;
         };
-        // Each record must be named by the order of its kind. As the two orders hold `n`
-        // indices between them and name all `n` records, none is named twice and none is past
-        // the table.
+        // Each record must be named by the order of its kind. As the two orders hold at most `n`
+        // whole indices between them and name all `n` records, none is named twice and none is
+        // past the table.
         named.chunks(64).zip(flags).all(|(named, on)| {
             (named.iter().enumerate()).fold(true, |ok, (j, &by)| {
                 ok & (by == NAMED_IDLE - ((on >> j) & 1) as u8)
@@ -906,6 +918,26 @@ mod tests {
                 let want: Vec<u32> = want.into_iter().map(|w| w.2).collect();
                 assert_eq!(indices(order), want, "n {n}, online {online}");
             }
+        }
+    }
+
+    /// A few records whose keys span half the key space or more (one bucket, shifted by 64),
+    /// as a format 1 or 2 file's sessions are laid out in one group when restored.
+    #[test]
+    fn build_sorts_a_few_keys_spread_over_the_whole_key_space() {
+        for n in [2u64, 3, 15, 16, 17] {
+            let input: Vec<Record> = (0..n)
+                .map(|i| record(u64::MAX - i * (u64::MAX / n), pack(i as i64, i % 2 == 0)))
+                .collect();
+            let table = SessionTable::build(input);
+            table.validate().unwrap();
+            let keys: Vec<u64> = table
+                .records
+                .chunks(RECORD)
+                .map(|r| read_record(r).0)
+                .collect();
+            assert!(keys.windows(2).all(|w| w[0] < w[1]), "n {n}: {keys:?}");
+            assert_eq!(keys.len() as u64, n);
         }
     }
 
