@@ -49,7 +49,9 @@ pub(crate) fn encode_into<T: Serialize>(
 
 /// Decodes a value that must fill `bytes` exactly. Byte strings in it may borrow from `bytes`.
 pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
-    let (value, used) = decode_prefix(bytes)?;
+    let (value, used) = super::bounded::with_budget(bytes.len(), || {
+        bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| e.to_string())
+    })?;
     if used != bytes.len() {
         return Err(format!(
             "{} bytes left over after the payload",
@@ -57,14 +59,4 @@ pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, St
         ));
     }
     Ok(value)
-}
-
-/// Decodes a value from the start of `bytes`, and how many bytes it took. Byte strings in it
-/// may borrow from `bytes`.
-pub(crate) fn decode_prefix<'de, T: Deserialize<'de>>(
-    bytes: &'de [u8],
-) -> Result<(T, usize), String> {
-    super::bounded::with_budget(bytes.len(), || {
-        bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| e.to_string())
-    })
 }

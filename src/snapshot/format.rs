@@ -21,7 +21,6 @@ pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const MAX_PAYLOAD: u64 = 1 << 32;
 
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::ops::Range;
 
 /// Why bytes are not a snapshot.
 pub(crate) type Invalid = String;
@@ -34,13 +33,17 @@ fn checksum_of_header(version: u32, len: u64) -> crc32fast::Hasher {
     h
 }
 
+fn checksum(version: u32, len: u64, payload: &[u8]) -> u32 {
+    let mut h = checksum_of_header(version, len);
+    h.update(payload);
+    h.finalize()
+}
+
 /// The header for `payload` in format `version`.
 #[cfg(test)]
 pub(crate) fn header(version: u32, payload: &[u8]) -> [u8; HEADER_LEN] {
     let len = payload.len() as u64;
-    let mut h = checksum_of_header(version, len);
-    h.update(payload);
-    header_of(version, len, h.finalize())
+    header_of(version, len, checksum(version, len, payload))
 }
 
 fn header_of(version: u32, len: u64, crc: u32) -> [u8; HEADER_LEN] {
@@ -115,37 +118,12 @@ pub(crate) struct Sealed {
 impl Sealed {
     /// Verifies the payload's checksum.
     pub(crate) fn verify(self, payload: &[u8]) -> Result<(), Invalid> {
-        self.verify_reading(payload, 0..0, |_| {})
-    }
-
-    /// [`verify`](Self::verify), handing `payload[range]` to `read` block after block
-    /// ([`BLOCK`] bytes each but the last), each just before it is checksummed: so `read`
-    /// finds it in cache, and the payload is read from memory once for both.
-    pub(crate) fn verify_reading(
-        self,
-        payload: &[u8],
-        range: Range<usize>,
-        mut read: impl FnMut(&[u8]),
-    ) -> Result<(), Invalid> {
-        let mut h = checksum_of_header(self.version, payload.len() as u64);
-        let (before, rest) = payload.split_at(range.start.min(payload.len()));
-        let (inside, after) = rest.split_at(range.len().min(rest.len()));
-        h.update(before);
-        for block in inside.chunks(BLOCK) {
-            read(block);
-            h.update(block);
-        }
-        h.update(after);
-        if h.finalize() != self.crc {
+        if checksum(self.version, payload.len() as u64, payload) != self.crc {
             return Err("checksum mismatch: the file is damaged".into());
         }
         Ok(())
     }
 }
-
-/// The blocks [`Sealed::verify_reading`] hands over: a multiple of 1 KiB (64 session records),
-/// small enough to stay in a core's cache.
-pub(crate) const BLOCK: usize = 64 << 10;
 
 /// [`open`] without the checksum, which the caller must [`Sealed::verify`] before using what
 /// it decodes from the payload.

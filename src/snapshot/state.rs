@@ -55,106 +55,11 @@ impl SavedSessions<'_> {
         }
     }
 
-    /// Checks what restoring the sessions relies on (see [`SessionTable::validate`] and
-    /// [`SessionColumn`]), with what passes over a table were made already (see
-    /// [`SessionTable::validate_given`]); an older file's sessions have none.
-    pub(crate) fn validate_given(
-        &self,
-        records: Option<RecordsFound>,
-        named: Option<Vec<u8>>,
-    ) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         match self {
-            SavedSessions::Table(t) => t.validate_given(records, named),
+            SavedSessions::Table(t) => t.validate(),
             SavedSessions::Older(c) => c.validate(),
         }
-    }
-
-    /// The order pass over a table ([`SessionTable::named`]); `None` for an older file.
-    pub(crate) fn named(&self) -> Option<Vec<u8>> {
-        match self {
-            SavedSessions::Table(t) => Some(t.named()),
-            SavedSessions::Older(_) => None,
-        }
-    }
-
-    /// Where a table's records lie in `payload`, when they are borrowed from it.
-    pub(crate) fn records_within(&self, payload: &[u8]) -> Option<Range<usize>> {
-        let SavedSessions::Table(table) = self else {
-            return None;
-        };
-        let Cow::Borrowed(records) = &table.records.0 else {
-            return None;
-        };
-        let start = (records.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
-        (start <= payload.len() && records.len() <= payload.len() - start)
-            .then(|| start..start + records.len())
-    }
-}
-
-/// The fields of a format 3 payload up to its sessions: decoded to find where the session
-/// records lie in a payload, before the whole of it is decoded (see [`records_in`]).
-#[derive(Deserialize)]
-struct StateV3Head<'a> {
-    _saved_at: i64,
-    _calendar: SavedCalendar,
-    _initial: Tally,
-    _traffic: TrafficCounts,
-    _unique: UniqueCounts,
-    #[serde(borrow)]
-    sessions: SavedSessions<'a>,
-}
-
-/// Where the session records of a format 3 payload lie in it, if it decodes that far.
-pub(crate) fn records_in(payload: &[u8]) -> Option<Range<usize>> {
-    let (head, _) = super::codec::decode_prefix::<StateV3Head>(payload).ok()?;
-    head.sessions.records_within(payload)
-}
-
-/// What the record pass of [`SessionTable::validate`] found: the online flags, 64 to a word, or
-/// `None` if a key is not above the one before or an instant is out of range.
-pub(crate) type RecordsFound = Option<Vec<u64>>;
-
-/// The record pass of [`SessionTable::validate`], fed the records a block at a time (see
-/// [`RecordPass::feed`]).
-pub(crate) struct RecordPass {
-    flags: Vec<u64>,
-    previous: u64,
-    bad: bool,
-}
-
-impl RecordPass {
-    /// A pass over `n` records.
-    pub(crate) fn new(n: usize) -> RecordPass {
-        RecordPass {
-            flags: Vec::with_capacity(n.div_ceil(64)),
-            previous: 0,
-            bad: false,
-        }
-    }
-
-    /// Reads the next records: whole ones, a multiple of 64 of them but in the last block.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) {
-        let (records, rest) = bytes.as_chunks::<RECORD>();
-        let (mut bad, mut previous) = (self.bad | !rest.is_empty(), self.previous);
-        for block in records.chunks(64) {
-            let first = self.flags.is_empty();
-            let mut word = 0;
-            for (j, r) in block.iter().enumerate() {
-                let (key, packed) = read_record(r);
-                // Strictly increasing from the second record on.
-                bad |= (key <= previous) & !(first & (j == 0));
-                bad |= !held(unpack(packed).0);
-                previous = key;
-                word |= (packed >> 63) << j;
-            }
-            self.flags.push(word);
-        }
-        (self.bad, self.previous) = (bad, previous);
-    }
-
-    /// What the pass found.
-    pub(crate) fn finish(self) -> RecordsFound {
-        (!self.bad).then_some(self.flags)
     }
 }
 
@@ -514,20 +419,7 @@ impl SessionTable<'_> {
     /// wrong (on two threads for a large table: a million records are vetted at every load);
     /// a table they find fault with is read again by [`first_fault`](Self::first_fault), which
     /// names the fault.
-    #[cfg(test)]
     pub(crate) fn validate(&self) -> Result<(), String> {
-        self.validate_given(None, None)
-    }
-
-    /// [`validate`](Self::validate), with the record pass already made over these records (by
-    /// the checksum pass: see `snapshot::decode_with`) if `records` is `Some`, and the order
-    /// pass ([`named`](Self::named)) if `named` is. A pass not made is made here: on two
-    /// threads for a large table, when neither was.
-    pub(crate) fn validate_given(
-        &self,
-        records: Option<RecordsFound>,
-        named: Option<Vec<u8>>,
-    ) -> Result<(), String> {
         if !self.records.len().is_multiple_of(RECORD) {
             return Err(format!(
                 "the session records' {} bytes are not whole {RECORD}-byte records",
@@ -538,43 +430,30 @@ impl SessionTable<'_> {
         if u32::try_from(n).is_err() {
             return Err(format!("{n} sessions, more than a snapshot can index"));
         }
-        match self.holds_together(records, named) {
+        match self.holds_together() {
             true => Ok(()),
             false => self.first_fault(),
         }
     }
 
-    /// The order pass of [`validate`](Self::validate): which order names each record (see
-    /// [`named_by`]).
-    pub(crate) fn named(&self) -> Vec<u8> {
-        named_by(&self.online, &self.idle, self.len())
-    }
-
     /// Whether the table passes every check of [`validate`](Self::validate) (whole records
-    /// and the count already checked), given the passes made already.
-    fn holds_together(&self, records: Option<RecordsFound>, named: Option<Vec<u8>>) -> bool {
+    /// and the count already checked).
+    fn holds_together(&self) -> bool {
         let n = self.len();
         if self.online.len() + self.idle.len() != n * INDEX {
             return false;
         }
-        let (flags, named) = match (records, named) {
-            (None, None) => crate::parallel::join(
-                "visitor-counter-vet-records",
-                n >= VET_APART,
-                || self.online_flags(),
-                || self.named(),
-            ),
-            (records, named) => (
-                records.unwrap_or_else(|| self.online_flags()),
-                named.unwrap_or_else(|| self.named()),
-            ),
-        };
+        let records = || self.online_flags();
+        let orders = || named_by(&self.online, &self.idle, n);
+        let (flags, named) = crate::parallel::join(
+            "visitor-counter-vet-records",
+            n >= VET_APART,
+            records,
+            orders,
+        );
         let Some(flags) = flags else {
             return false;
         };
-        if named.len() != n || flags.len() != n.div_ceil(64) {
-            return false;
-        }
         // Each record must be named by the order of its kind. As the two orders hold at most `n`
         // whole indices between them and name all `n` records, none is named twice and none is
         // past the table.
@@ -587,10 +466,24 @@ impl SessionTable<'_> {
 
     /// The online flags of the records, 64 to a word, if their keys are strictly increasing
     /// and their instants in range.
-    fn online_flags(&self) -> RecordsFound {
-        let mut pass = RecordPass::new(self.len());
-        pass.feed(&self.records);
-        pass.finish()
+    fn online_flags(&self) -> Option<Vec<u64>> {
+        let records = self.records.as_chunks::<RECORD>().0;
+        let mut flags = Vec::with_capacity(records.len().div_ceil(64));
+        let mut bad = false;
+        let mut previous = 0;
+        for (b, block) in records.chunks(64).enumerate() {
+            let mut word = 0;
+            for (j, r) in block.iter().enumerate() {
+                let (key, packed) = read_record(r);
+                // Strictly increasing from the second record on.
+                bad |= (key <= previous) & (b + j != 0);
+                bad |= !held(unpack(packed).0);
+                previous = key;
+                word |= (packed >> 63) << j;
+            }
+            flags.push(word);
+        }
+        (!bad).then_some(flags)
     }
 
     /// The first fault [`holds_together`](Self::holds_together) can find, named; `Ok` if
@@ -1118,15 +1011,8 @@ mod tests {
                 online: Bytes(Cow::Owned(online)),
                 idle: Bytes(Cow::Owned(idle)),
             };
-            let fast = table.holds_together(None, None);
+            let fast = table.holds_together();
             assert_eq!(fast, table.first_fault().is_ok(), "round {round}");
-            // The record pass made block by block, as the checksum pass makes it.
-            let mut pass = RecordPass::new(table.len());
-            for block in table.records.chunks(super::super::format::BLOCK) {
-                pass.feed(block);
-            }
-            let given = table.holds_together(Some(pass.finish()), Some(table.named()));
-            assert_eq!(fast, given, "round {round}");
             assert_eq!(fast, table.validate().is_ok(), "round {round}");
             if fast {
                 sound += 1;
