@@ -129,7 +129,6 @@ impl ArticleViews {
     ) {
         debug_assert!(self.counts.is_empty());
         let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
-        // `rank` only borrows shared references, so it is `Copy` as `parallel::join` needs.
         // `fill` returns whether an article is repeated.
         let fill = || {
             let mut repeated = false;

@@ -55,6 +55,13 @@ where
     vec_max::<D, T, { usize::MAX }>(d)
 }
 
+/// The error for a list that claims more elements than it can hold.
+fn claims_too_many<E: Error>(claimed: usize, max: usize) -> E {
+    E::custom(format_args!(
+        "a list claims {claimed} elements, more than the {max} it can hold"
+    ))
+}
+
 /// Like [`vec`], refusing lists of more than `MAX` elements before reading them.
 pub(crate) fn vec_max<'de, D, T, const MAX: usize>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -70,9 +77,7 @@ where
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
             let claimed = seq.size_hint().unwrap_or(0);
             if claimed > MAX {
-                return Err(A::Error::custom(format_args!(
-                    "a list claims {claimed} elements, more than the {MAX} it can hold"
-                )));
+                return Err(claims_too_many(claimed, MAX));
             }
             let mut out = Vec::with_capacity(reservation(claimed, std::mem::size_of::<T>()));
             while let Some(x) = seq.next_element()? {
@@ -99,10 +104,7 @@ where
 {
     let bytes = super::state::Bytes::deserialize(d)?;
     if bytes.len() > MAX {
-        return Err(D::Error::custom(format_args!(
-            "a list claims {} elements, more than the {MAX} it can hold",
-            bytes.len()
-        )));
+        return Err(claims_too_many(bytes.len(), MAX));
     }
     Ok(bytes.0.into_owned())
 }

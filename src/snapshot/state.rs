@@ -209,22 +209,17 @@ impl SessionTable<'static> {
             }
             same
         });
-        let n = records.len();
-        let mid = n / 2;
-        let records_ref = &records;
+        let (n, mid) = (records.len(), records.len() / 2);
         let (upper, lower) = crate::parallel::join(
             "visitor-counter-save-orders",
             n >= SORT_APART,
-            || time_orders(records_ref, mid..n),
-            || time_orders(records_ref, 0..mid),
+            || time_orders(&records, mid..n),
+            || time_orders(&records, 0..mid),
         );
-        let ((lower, lower_online), (upper, upper_online)) = (lower, upper);
-        let (lower, upper) = (
-            lower.split_at(lower_online.min(lower.len())),
-            upper.split_at(upper_online.min(upper.len())),
-        );
-        let online = merge_indices(lower.0, upper.0);
-        let idle = merge_indices(lower.1, upper.1);
+        let ((lower_online, lower_idle), (upper_online, upper_idle)) =
+            (lower.kinds(), upper.kinds());
+        let online = merge_indices(lower_online, upper_online);
+        let idle = merge_indices(lower_idle, upper_idle);
         SessionTable {
             records: Bytes(Cow::Owned(records.into_flattened())),
             online: Bytes(Cow::Owned(online)),
@@ -252,32 +247,42 @@ fn sort_groups(records: &mut [Record], groups: &[Range<usize>]) {
     let at = groups.get(split).map_or(n, |g| g.start.min(n));
     let (first, second) = records.split_at_mut(at);
     let (first_groups, second_groups) = groups.split_at(split);
-    let sort = |part: &mut [Record], groups: &[Range<usize>], offset: usize| {
+    // Each group is the next `len` records of `part` (the groups cover the records in order).
+    let sort = |mut part: &mut [Record], groups: &[Range<usize>]| {
         let mut sorted = Vec::new();
         for g in groups {
-            // Groups outside `part` (there are none when they cover the records) are skipped.
-            let range = g.start.wrapping_sub(offset)..g.end.wrapping_sub(offset);
-            if let Some(group) = part.get_mut(range) {
-                sort_by_radix(group, &mut sorted, record_key, record_key);
-                group.copy_from_slice(&sorted);
-            }
+            let len = g.len().min(part.len());
+            let (group, rest) = std::mem::take(&mut part).split_at_mut(len);
+            sort_by_radix(group, &mut sorted, record_key, record_key);
+            group.copy_from_slice(&sorted);
+            part = rest;
         }
     };
     crate::parallel::join(
         "visitor-counter-save-sort",
         n >= SORT_APART && at < n,
-        || sort(second, second_groups, at),
-        || sort(first, first_groups, 0),
+        || sort(second, second_groups),
+        || sort(first, first_groups),
     );
 }
 
 /// A session in a time order being built: its last page view, record index and online flag.
 type Timed = (i64, u32, bool);
 
-/// The sessions of `records[range]`, online ones first, then idle ones, each sorted by last
-/// page view (ties in index order), and how many are online. Read straight from the records:
-/// no list of them is built before the sort.
-fn time_orders(records: &[Record], range: Range<usize>) -> (Vec<Timed>, usize) {
+/// Sessions sorted into time orders: online ones first, then idle ones, each sorted by last
+/// page view (ties in index order); and how many are online.
+struct TimeOrders(Vec<Timed>, usize);
+
+impl TimeOrders {
+    /// The online order and the idle order.
+    fn kinds(&self) -> (&[Timed], &[Timed]) {
+        self.0.split_at(self.1)
+    }
+}
+
+/// The time orders of the sessions of `records[range]`. Read straight from the records: no
+/// list of them is built before the sort.
+fn time_orders(records: &[Record], range: Range<usize>) -> TimeOrders {
     let part = records.get(range.clone()).unwrap_or_default();
     // As `u32`, like the file's indices: a table of 2^32 records would be 64 GiB, and `save`
     // refuses any payload over 4 GiB.
@@ -295,7 +300,7 @@ fn time_orders(records: &[Record], range: Range<usize>) -> (Vec<Timed>, usize) {
         |&(at, _, _)| at as u64 ^ (1 << 63),
         |&(at, _, _)| at,
     );
-    (sorted, online)
+    TimeOrders(sorted, online)
 }
 
 /// The indices of two time-sorted lists merged into one time order, as the table's bytes. On
@@ -310,10 +315,8 @@ fn merge_indices(lower: &[Timed], upper: &[Timed]) -> Vec<u8> {
         i += usize::from(!upper_first);
         j += usize::from(upper_first);
     }
-    for &(_, index, _) in lower.get(i..).unwrap_or_default() {
-        bytes.extend_from_slice(&index.to_le_bytes());
-    }
-    for &(_, index, _) in upper.get(j..).unwrap_or_default() {
+    let rest = lower.get(i..).unwrap_or_default();
+    for &(_, index, _) in rest.iter().chain(upper.get(j..).unwrap_or_default()) {
         bytes.extend_from_slice(&index.to_le_bytes());
     }
     bytes
