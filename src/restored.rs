@@ -15,7 +15,7 @@
 //! - each expiry queue reads its time order through a cursor ([`Ordered`]) merged with its heap,
 //!   and upkeep takes each record into the table when its turn comes, as it would a queue entry.
 //!
-//! Loading costs a few sequential passes over the bytes to vet them; the work the rebuild would
+//! Loading costs one sequential pass over the records to vet them; the work the rebuild would
 //! have done at once is done per visitor, later, by the page view or upkeep that needs it.
 //!
 //! # Memory
@@ -25,17 +25,25 @@
 //! next entry later than the present (sessions stamped in the future); once both cursors are
 //! gone, upkeep takes the shards' last restored sessions into their tables, and the bytes are
 //! released. With sessions in the past, that is within `session_timeout` of the load (as time
-//! goes on and upkeep runs).
+//! goes on and upkeep runs). Each cursor also keeps a bit per record, to notice a record named
+//! twice (see "Trust").
 //!
 //! # Trust
-//! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks what lookups and the
-//! counts rely on: whole records, keys strictly increasing, instants in range, and orders that
-//! name every record once, each in the order of its kind. It does not check that each order is
-//! sorted by time, which would take a random read per session: a cursor that meets an entry
-//! earlier than the one before moves the rest of its order into its heap, so a file crafted
-//! with unsorted orders (and a recomputed checksum) can at worst make restored sessions expire
-//! late (those behind an entry that is out of order wait for it), never anything panic or a
-//! count go below zero.
+//! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks at the load what
+//! lookups and the counts rely on: whole records, keys strictly increasing, instants in range,
+//! and orders as long as the records of their kind (so the online count, the online order's
+//! length, is the number of records flagged online). What each order names is vetted as it is
+//! read, at no cost to the load: a cursor passes over an entry that names no record, a record of
+//! the other kind or a record named before, and notes the order as faulty. Such an order leaves
+//! some record of its kind named by no entry, in no queue: so the cursor of a faulty order is
+//! kept until the bytes are released, and then the records of its kind that no entry named are
+//! queued, whether a page view took them in meanwhile or not (an entry for a session that moved
+//! on since is stale, and upkeep passes over it). Nor is each order checked to be sorted by
+//! time, which would take a random read per session: a cursor that meets an entry earlier than
+//! the one before moves the rest of its order into its heap. So a file crafted with bad orders
+//! (and a recomputed checksum) can at worst make restored sessions expire late (those behind an
+//! entry that is out of order wait for it, and those no entry names wait for the release),
+//! never anything panic or a count go wrong.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -258,33 +266,79 @@ pub(crate) enum Kind {
 }
 
 /// A cursor over one time order of a [`RestoredColumn`]: the restored part of an expiry queue.
+///
+/// It vets the order as it reads it (see "Trust"): it passes over an entry that names no
+/// record, a record of the other kind or a record named before, and notes that the order is
+/// faulty.
 pub(crate) struct Ordered {
     column: RestoredColumn,
     kind: Kind,
     pos: usize,
+    /// Entries in the order.
+    len: usize,
+    /// One bit per record: set once an entry named it.
+    named: Vec<u64>,
+    faulty: bool,
 }
 
 impl Ordered {
-    /// A cursor at the start of the `kind` order; `None` when that order is empty.
-    pub(crate) fn new(column: RestoredColumn, kind: Kind) -> Option<Ordered> {
-        let cursor = Ordered {
+    /// A cursor at the first sound entry of the `kind` order (at its end when there is none).
+    pub(crate) fn new(column: RestoredColumn, kind: Kind) -> Ordered {
+        let mut cursor = Ordered {
+            named: vec![0; column.len().div_ceil(64)],
+            len: column.order(kind).len() / INDEX,
             column,
             kind,
             pos: 0,
+            faulty: false,
         };
-        cursor.peek().is_some().then_some(cursor)
+        cursor.settle();
+        cursor
     }
 
-    /// `(last page view, session key)` of the record at the cursor.
+    /// `(last page view, session key)` of the record at the cursor; `None` at the end.
     #[inline]
     pub(crate) fn peek(&self) -> Option<(i64, u64)> {
-        self.at(self.pos)
-    }
-
-    fn at(&self, j: usize) -> Option<(i64, u64)> {
-        let i = self.column.index(self.kind, j)?;
+        let i = self.column.index(self.kind, self.pos)?;
         let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
         Some((last_seen, self.column.key(i)))
+    }
+
+    /// Whether some entry passed over so far named no record, a record of the other kind or
+    /// one named before (so some record may be named by no entry).
+    pub(crate) fn is_faulty(&self) -> bool {
+        self.faulty
+    }
+
+    /// Notes the record at the cursor as named, and moves to the next sound entry.
+    fn step(&mut self) {
+        if let Some(i) = self.column.index(self.kind, self.pos) {
+            if let Some(w) = self.named.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+        self.pos += 1;
+        self.settle();
+    }
+
+    /// Moves past unsound entries, from the cursor on.
+    fn settle(&mut self) {
+        while self.pos < self.len {
+            let sound = self.column.index(self.kind, self.pos).is_some_and(|i| {
+                let held = i < self.column.len();
+                let of_kind = self.column.packed(i) >> 63 == u64::from(self.kind == Kind::Online);
+                let named_before = self
+                    .named
+                    .get(i / 64)
+                    .is_none_or(|w| w & (1 << (i % 64)) != 0);
+                held && of_kind && !named_before
+            });
+            if sound {
+                return;
+            }
+            self.faulty = true;
+            self.pos += 1;
+        }
     }
 
     /// Moves past the record at the cursor. Returns whether the cursor should go on: false when
@@ -293,15 +347,36 @@ impl Ordered {
     /// left ([`Ordered::rest`]) into its heap.
     pub(crate) fn advance(&mut self) -> bool {
         let passed = self.peek();
-        self.pos += 1;
-        let len = self.column.order(self.kind).len() / INDEX;
-        let left = len.saturating_sub(self.pos);
-        left * 16 > len && self.peek().is_some_and(|next| Some(next) >= passed)
+        self.step();
+        let left = self.len.saturating_sub(self.pos);
+        left * 16 > self.len && self.peek().is_some_and(|next| Some(next) >= passed)
     }
 
-    /// The entries from the cursor on.
-    pub(crate) fn rest(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
-        (self.pos..).map_while(|j| self.at(j))
+    /// `(last page view, session key)` of each record of the cursor's kind that no entry
+    /// passed so far named: after a faulty order is read through, those it left out.
+    pub(crate) fn unnamed(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        let online = u64::from(self.kind == Kind::Online);
+        (0..self.column.len())
+            .filter(move |&i| {
+                let named = self
+                    .named
+                    .get(i / 64)
+                    .is_some_and(|w| w & (1 << (i % 64)) != 0);
+                !named && self.column.packed(i) >> 63 == online
+            })
+            .map(|i| {
+                let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
+                (last_seen, self.column.key(i))
+            })
+    }
+
+    /// The sound entries from the cursor on, read to the end.
+    pub(crate) fn rest(&mut self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        std::iter::from_fn(|| {
+            let entry = self.peek()?;
+            self.step();
+            Some(entry)
+        })
     }
 }
 
@@ -310,6 +385,7 @@ mod tests {
     use super::*;
     use crate::clock::pack;
     use crate::snapshot::state::{record, SessionTable};
+    use std::borrow::Cow;
 
     fn column(pairs: Vec<(u64, u64)>) -> RestoredColumn {
         RestoredColumn::new(
@@ -369,6 +445,21 @@ mod tests {
         assert!(RestoredShard::new(c, 5, 5).is_none());
     }
 
+    /// Every entry a cursor gives, stepping with `advance` until it says stop and reading the
+    /// rest, and whether it found the order faulty.
+    fn read(c: &RestoredColumn, kind: Kind) -> (Vec<(i64, u64)>, bool) {
+        let mut o = Ordered::new(c.clone(), kind);
+        let mut out = Vec::new();
+        while let Some(entry) = o.peek() {
+            out.push(entry);
+            if !o.advance() {
+                break;
+            }
+        }
+        out.extend(o.rest());
+        (out, o.is_faulty())
+    }
+
     #[test]
     fn cursors_read_each_kind_in_time_order() {
         let c = column(vec![
@@ -378,20 +469,46 @@ mod tests {
             (3, pack(10, true)),
             (7, pack(5, false)),
         ]);
-        let read = |kind| {
-            let mut out = Vec::new();
-            if let Some(mut o) = Ordered::new(c.clone(), kind) {
-                loop {
-                    out.push(o.peek().unwrap());
-                    if !o.advance() {
-                        break;
-                    }
-                }
-            }
-            out
-        };
-        assert_eq!(read(Kind::Online), vec![(10, 3), (10, 9), (30, 5)]);
-        assert_eq!(read(Kind::Idle), vec![(5, 7), (20, 1)]);
+        assert_eq!(
+            read(&c, Kind::Online),
+            (vec![(10, 3), (10, 9), (30, 5)], false)
+        );
+        assert_eq!(read(&c, Kind::Idle), (vec![(5, 7), (20, 1)], false));
         assert_eq!(c.online_len(), 3);
+    }
+
+    #[test]
+    fn a_cursor_passes_over_entries_that_name_no_record_the_wrong_kind_or_a_record_again() {
+        // Keys 1 to 6, online when odd, last seen at ten times the key.
+        let records: Vec<u8> = (1..=6u64)
+            .flat_map(|k| record(k, pack(10 * k as i64, k % 2 == 1)))
+            .collect();
+        let order = |indices: &[u32]| -> Bytes<'static> {
+            Bytes(Cow::Owned(
+                indices.iter().flat_map(|i| i.to_le_bytes()).collect(),
+            ))
+        };
+        let with = |online: &[u32], idle: &[u32]| {
+            let table = SessionTable {
+                records: Bytes(Cow::Owned(records.clone())),
+                online: order(online),
+                idle: order(idle),
+            };
+            RestoredColumn::new(SavedSessions::Table(table), &Arc::new(Vec::new()))
+        };
+        // Sound entries are read in order; each unsound one is passed over.
+        let c = with(&[0, 9, 1, 2, 0, 4, u32::MAX], &[1, 7, 3, 3]);
+        assert_eq!(
+            read(&c, Kind::Online),
+            (vec![(10, 1), (30, 3), (50, 5)], true)
+        );
+        assert_eq!(read(&c, Kind::Idle), (vec![(20, 2), (40, 4)], true));
+        // An order of nothing but unsound entries: the cursor starts at its end.
+        let c = with(&[1, 3, 7], &[0]);
+        let o = Ordered::new(c.clone(), Kind::Online);
+        assert!(o.peek().is_none() && o.is_faulty());
+        // Sound orders are not faulty, unsorted or not.
+        let c = with(&[4, 0, 2], &[5, 3, 1]);
+        assert!(!read(&c, Kind::Online).1 && !read(&c, Kind::Idle).1);
     }
 }

@@ -38,10 +38,11 @@
 //! their claimed length, byte strings are borrowed from the file (their length checked against
 //! the bytes left), and restored state is vetted before use. A bad file is an `Err`, never a
 //! panic, and decoding allocates little more than twice the file's size. Format 3's session
-//! time orders are vetted to name every record exactly once, each in the order of its kind,
-//! but not to be sorted by time (that would cost a random read per session at every load): a
-//! file crafted with unsorted orders and a recomputed checksum can make restored sessions
-//! expire late, never a panic (see `restored.rs`).
+//! time orders are checked at the load to be as long as the records of their kind; what they
+//! name is vetted as upkeep reads them, and they are not checked to be sorted by time (either
+//! would cost a random read per session at every load): a file crafted with bad orders and a
+//! recomputed checksum can make restored sessions expire late, never a panic or a wrong count
+//! (see `restored.rs`, "Trust").
 //!
 //! # One counter per file
 //! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
