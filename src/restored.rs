@@ -32,17 +32,19 @@
 //! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks at the load what
 //! lookups and the counts rely on: whole records, keys strictly increasing, instants in range,
 //! and orders as long as the records of their kind (so the online count, the online order's
-//! length, is the number of records flagged online). What each order names is vetted as it is
-//! read, at no cost to the load: a cursor passes over an entry that names no record, a record of
-//! the other kind or a record named before, and notes the order as faulty. Such an order leaves
-//! some record of its kind named by no entry, in no queue: so the cursor of a faulty order is
-//! kept until the bytes are released, and then the records of its kind that no entry named are
-//! queued, whether a page view took them in meanwhile or not (an entry for a session that moved
-//! on since is stale, and upkeep passes over it). Nor is each order checked to be sorted by
-//! time, which would take a random read per session: a cursor that meets an entry earlier than
-//! the one before moves the rest of its order into its heap. So a file crafted with bad orders
-//! (and a recomputed checksum) can at worst make restored sessions expire late (those behind an
-//! entry that is out of order wait for it, and those no entry names wait for the release),
+//! length, is the number of records flagged online). What each order names is vetted by the
+//! cursor that reads it, not by a pass at the load: a cursor passes over an entry that names no
+//! record, a record of the other kind or a record named before, and notes the order as faulty.
+//! Such an order leaves some record of its kind named by no entry, in no queue: so when a
+//! faulty order has been read through (or moved into the heap), the records of its kind that no
+//! entry named are queued, whether a page view took them in meanwhile or not (an entry for a
+//! session that moved on since is stale, and upkeep passes over it). Nor is each order checked
+//! to be sorted by time, which would take a random read per session: a cursor that meets an
+//! entry earlier than the one before moves the rest of its order into its heap. So a file
+//! crafted with bad orders (and a recomputed checksum) can at worst make restored sessions
+//! expire late (those behind an entry that is out of order wait for it, those no entry names
+//! wait for their order to be read through) and make eviction over `max_sessions` forget a
+//! session out of turn (an entry out of order comes up early, a record no entry names late),
 //! never anything panic or a count go wrong.
 
 use std::ops::Range;

@@ -19,7 +19,9 @@
 //! # Bound
 //! Past `max_sessions` entries, upkeep forgets the least recently seen: offline visitors in order
 //! of their last page view first, then online ones in the same order (a queue entry whose visitor
-//! was seen since is put back at its true instant before anything is removed).
+//! was seen since is put back at its true instant before anything is removed). Restored
+//! sessions are forgotten in the order their snapshot's time orders give, which a crafted file
+//! can get wrong (see `restored.rs`, "Trust").
 //!
 //! # Restored sessions
 //! A counter restored from a snapshot does not rebuild this table: each shard keeps its part of
@@ -96,9 +98,6 @@ type Queued = (i64, u64);
 struct Queue {
     heap: BinaryHeap<Reverse<Queued>>,
     restored: Option<Ordered>,
-    /// The cursor of a restored order that turned out faulty, read through: kept until the
-    /// bytes are released, to queue the records no entry named (see `restored.rs`, "Trust").
-    faulty: Option<Ordered>,
 }
 
 impl Queue {
@@ -133,7 +132,7 @@ impl Queue {
     fn drain_restored(&mut self) {
         if let Some(mut cursor) = self.restored.take() {
             self.heap.extend(cursor.rest().map(Reverse));
-            self.keep_if_faulty(cursor);
+            self.queue_unnamed(&cursor);
         }
     }
 
@@ -141,13 +140,15 @@ impl Queue {
     fn read_restored(&mut self, cursor: Ordered) {
         match cursor.peek() {
             Some(_) => self.restored = Some(cursor),
-            None => self.keep_if_faulty(cursor),
+            None => self.queue_unnamed(&cursor),
         }
     }
 
-    fn keep_if_faulty(&mut self, cursor: Ordered) {
+    /// Queues the records of a faulty order, read through, that no entry named (see
+    /// `restored.rs`, "Trust"), whether a page view took them in meanwhile or not.
+    fn queue_unnamed(&mut self, cursor: &Ordered) {
         if cursor.is_faulty() {
-            self.faulty = Some(cursor);
+            self.heap.extend(cursor.unnamed().map(Reverse));
         }
     }
 
@@ -381,8 +382,7 @@ impl<P> Sessions<P> {
     /// Lets go of a snapshot's bytes once they are no longer worth keeping (see `restored.rs`,
     /// "Memory"): a cursor whose next entry is later than `now` (sessions stamped in the future)
     /// moves what is left into its heap, and once both cursors are gone, the shards take their
-    /// last restored sessions in. A faulty order's records that no entry named are queued then,
-    /// taken in or not (see `restored.rs`, "Trust").
+    /// last restored sessions in.
     fn release_restored(&self, q: &mut Queues, now: i64) {
         for queue in [&mut q.online, &mut q.idle] {
             if queue
@@ -395,11 +395,6 @@ impl<P> Sessions<P> {
             }
         }
         if q.restored_parts && q.online.restored.is_none() && q.idle.restored.is_none() {
-            for queue in [&mut q.online, &mut q.idle] {
-                if let Some(cursor) = queue.faulty.take() {
-                    queue.heap.extend(cursor.unnamed().map(Reverse));
-                }
-            }
             for s in self.shards.iter() {
                 let mut s = s.lock();
                 if let Some(part) = s.restored.take() {
@@ -716,8 +711,8 @@ mod tests {
     /// record of the other kind or a record named before, or orders out of time order) is
     /// accepted at the load and read safely: page views see the same visits as in the original,
     /// sessions expire late but never early, the counts always match the sessions held, and
-    /// once the bytes are released every session no entry named is queued again, so none is
-    /// left behind.
+    /// once a faulty order is read through every session of its kind that no entry named is
+    /// queued, so none is left behind.
     #[test]
     fn damaged_time_orders_make_sessions_expire_late_but_lose_none() {
         use crate::snapshot::state::{Bytes, SessionTable, INDEX};
@@ -806,15 +801,70 @@ mod tests {
                     }
                 }
             }
-            // Long after: the bytes are released, the sessions no entry named were queued
-            // again then, and they expire at the next upkeep.
+            // Long after: one upkeep expires every session and releases the bytes.
             now += 10_000 * S;
-            for _ in 0..2 {
-                original.upkeep(now);
-                r.upkeep(now);
-            }
+            original.upkeep(now);
+            r.upkeep(now);
             assert_eq!(counts(&r), counts(&original), "round {round}");
             assert!(r.shards.iter().all(|s| s.lock().restored.is_none()));
+        }
+    }
+
+    /// Over `max_sessions`, a table whose idle order names a record twice and another never
+    /// forgets the same sessions as the table with sound orders: the record no entry names is
+    /// queued as soon as the order is read through, before eviction turns to online sessions or
+    /// to visitors not in the snapshot. (Found in review: it was queued only when the bytes
+    /// were released, after eviction.)
+    #[test]
+    fn eviction_reaches_a_record_no_entry_names_before_anyone_else() {
+        use crate::snapshot::state::{Bytes, SessionTable, RECORD};
+        use std::borrow::Cow;
+        let now = crate::clock::BASE_NS + 100_000 * S;
+        // A and B idle, seen 1000 and 900 s ago; C online, seen 10 s ago.
+        let [a, b, c, d] = [1, 2, 3, 4].map(VisitorId::from);
+        let records = SessionTable::build(vec![
+            record(session_key(a), pack(now - 1000 * S, false)),
+            record(session_key(b), pack(now - 900 * S, false)),
+            record(session_key(c), pack(now - 10 * S, true)),
+        ])
+        .records
+        .to_vec();
+        let index = |v: VisitorId| {
+            let at = records
+                .chunks(RECORD)
+                .position(|r| r[..8] == session_key(v).to_le_bytes());
+            at.unwrap() as u32
+        };
+        let order = |vs: &[VisitorId]| -> Vec<u8> {
+            vs.iter().flat_map(|&v| index(v).to_le_bytes()).collect()
+        };
+        let restored = |idle: &[VisitorId], max: usize| {
+            let mut t = table(max);
+            let sessions = SessionTable {
+                records: Bytes(Cow::Owned(records.clone())),
+                online: Bytes(Cow::Owned(order(&[c]))),
+                idle: Bytes(Cow::Owned(order(idle))),
+            };
+            let file = std::sync::Arc::new(Vec::new());
+            t.restore(RestoredColumn::new(SavedSessions::Table(sessions), &file));
+            t
+        };
+        // One session kept: C, the most recently seen, in both.
+        let (sound, damaged) = (restored(&[a, b], 1), restored(&[a, a], 1));
+        for t in [&sound, &damaged] {
+            t.upkeep(now);
+            assert_eq!((t.online(), t.len()), (1, 1));
+            let back = t.touch(c, now, |_, _| ()).0;
+            assert_eq!((back.new_visit, back.previous), (false, Some(now - 10 * S)));
+        }
+        // A visitor not in the snapshot views a page with two sessions kept: it stays.
+        let (sound, damaged) = (restored(&[a, b], 2), restored(&[a, a], 2));
+        for t in [&sound, &damaged] {
+            t.touch(d, now, |_, _| ());
+            t.upkeep(now);
+            assert_eq!((t.online(), t.len()), (2, 2));
+            assert!(!t.touch(d, now + S, |_, _| ()).0.new_visit);
+            assert!(t.touch(b, now + S, |_, _| ()).0.previous.is_none());
         }
     }
 

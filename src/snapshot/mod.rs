@@ -39,10 +39,11 @@
 //! the bytes left), and restored state is vetted before use. A bad file is an `Err`, never a
 //! panic, and decoding allocates little more than twice the file's size. Format 3's session
 //! time orders are checked at the load to be as long as the records of their kind; what they
-//! name is vetted as upkeep reads them, and they are not checked to be sorted by time (either
-//! would cost a random read per session at every load): a file crafted with bad orders and a
-//! recomputed checksum can make restored sessions expire late, never a panic or a wrong count
-//! (see `restored.rs`, "Trust").
+//! name is vetted as they are read after the load, and they are not checked to be sorted by
+//! time (at every load, the first would cost a random write per session, the second a random
+//! read): a file crafted with bad orders and a recomputed checksum can make restored sessions
+//! expire late, or be forgotten out of turn over `max_sessions`, never a panic or a wrong
+//! count (see `restored.rs`, "Trust").
 //!
 //! # One counter per file
 //! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
@@ -111,9 +112,8 @@ pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
 /// A large payload's checksum is computed on a second thread (when one can be started) while
 /// this one decodes and vets it: both read the whole file, so together they take about half as
 /// long. Decoding never trusts its input, so it may run before the checksum is known; a
-/// checksum mismatch is reported before anything decoding found. Vetting a large session
-/// table starts one or two threads more for a while (see `SessionTable::validate`): measured
-/// on two cores, the load is faster for them even beside the checksum's thread.
+/// checksum mismatch is reported before anything decoding found. A large session table is
+/// vetted on one thread more, while this one restores the rest (`early`).
 pub(crate) fn decode_with<'a>(
     file: &'a [u8],
     early: impl FnOnce(&mut StateV3<'a>),

@@ -392,9 +392,9 @@ impl SessionTable<'_> {
     /// Checks what reading the table in place relies on (see `restored.rs`, "Trust"): whole
     /// records with keys strictly increasing and instants in range, and time orders of the
     /// lengths the records' flags give (an index per online record in the online order, one
-    /// per other record in the idle order). What the orders name is vetted where it is read,
-    /// as upkeep reaches each entry: at the load, that would be a pass over the orders and a
-    /// random write per session.
+    /// per other record in the idle order). What the orders name is vetted as the expiry
+    /// queues' cursors read them (see `restored.rs`): here, it would take a pass over the
+    /// orders and a random write per session.
     ///
     /// One pass over the records, which only gathers whether anything is wrong; a table it
     /// finds fault with is read again by [`first_fault`](Self::first_fault), which names the
