@@ -352,8 +352,9 @@ impl Counter {
         inner
             .sessions
             .for_each_payload(|s| s.add_periods(&keys, &mut visits, &mut page_views));
-        visits.total += inner.initial.visits;
-        page_views.total += inner.initial.page_views;
+        // Saturating, as every count is: `initial` is the builder's or a snapshot's.
+        visits.total = visits.total.saturating_add(inner.initial.visits);
+        page_views.total = page_views.total.saturating_add(inner.initial.page_views);
         Stats {
             online: inner.sessions.online(),
             visits,

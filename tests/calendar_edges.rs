@@ -613,6 +613,24 @@ fn yesterday_is_only_the_previous_local_day() {
 // initial_total
 // ---------------------------------------------------------------------------------------------
 
+/// Totals stop at `u64::MAX` instead of overflowing (found by fuzzing the snapshot decoder:
+/// a file's initial totals can be anything, and so can the builder's).
+#[test]
+fn an_initial_total_near_the_maximum_saturates() {
+    let clock = ManualClock::new(datetime!(2024-03-04 12:00 UTC));
+    let c = Counter::builder()
+        .clock(clock)
+        .initial_total(u64::MAX - 1, u64::MAX)
+        .build()
+        .expect("valid configuration");
+    for v in 1..=3 {
+        c.hit(VisitorId::from(v));
+    }
+    let s = c.stats();
+    assert_eq!((s.visits.today, s.visits.total), (3, u64::MAX));
+    assert_eq!((s.page_views.today, s.page_views.total), (3, u64::MAX));
+}
+
 #[test]
 fn initial_total_adds_to_total_only() {
     let clock = ManualClock::new(datetime!(2024-03-04 12:00 UTC));
