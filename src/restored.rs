@@ -312,6 +312,18 @@ impl Ordered {
         self.faulty
     }
 
+    /// Whether an entry passed so far named record `i` (true past the table).
+    fn was_named(&self, i: usize) -> bool {
+        self.named
+            .get(i / 64)
+            .is_none_or(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Whether record `i` is flagged as the cursor's kind.
+    fn of_kind(&self, i: usize) -> bool {
+        self.column.packed(i) >> 63 == u64::from(self.kind == Kind::Online)
+    }
+
     /// Notes the record at the cursor as named, and moves to the next sound entry.
     fn step(&mut self) {
         if let Some(i) = self.column.index(self.kind, self.pos) {
@@ -326,15 +338,10 @@ impl Ordered {
     /// Moves past unsound entries, from the cursor on.
     fn settle(&mut self) {
         while self.pos < self.len {
-            let sound = self.column.index(self.kind, self.pos).is_some_and(|i| {
-                let held = i < self.column.len();
-                let of_kind = self.column.packed(i) >> 63 == u64::from(self.kind == Kind::Online);
-                let named_before = self
-                    .named
-                    .get(i / 64)
-                    .is_none_or(|w| w & (1 << (i % 64)) != 0);
-                held && of_kind && !named_before
-            });
+            let sound = self
+                .column
+                .index(self.kind, self.pos)
+                .is_some_and(|i| i < self.column.len() && self.of_kind(i) && !self.was_named(i));
             if sound {
                 return;
             }
@@ -357,15 +364,8 @@ impl Ordered {
     /// `(last page view, session key)` of each record of the cursor's kind that no entry
     /// passed so far named: after a faulty order is read through, those it left out.
     pub(crate) fn unnamed(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
-        let online = u64::from(self.kind == Kind::Online);
         (0..self.column.len())
-            .filter(move |&i| {
-                let named = self
-                    .named
-                    .get(i / 64)
-                    .is_some_and(|w| w & (1 << (i % 64)) != 0);
-                !named && self.column.packed(i) >> 63 == online
-            })
+            .filter(|&i| self.of_kind(i) && !self.was_named(i))
             .map(|i| {
                 let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
                 (last_seen, self.column.key(i))
