@@ -145,6 +145,13 @@ impl RestoredColumn {
             .map_or(0, u64::from_le_bytes)
     }
 
+    /// `(last page view, session key)` of record `i`: its entry in an expiry queue.
+    #[inline]
+    fn queued(&self, i: usize) -> (i64, u64) {
+        let (last_seen, _) = crate::clock::unpack(self.packed(i));
+        (last_seen, self.key(i))
+    }
+
     /// The order of `kind`.
     fn order(&self, kind: Kind) -> &Part {
         match kind {
@@ -302,13 +309,13 @@ impl Ordered {
     #[inline]
     pub(crate) fn peek(&self) -> Option<(i64, u64)> {
         let i = self.column.index(self.kind, self.pos)?;
-        let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
-        Some((last_seen, self.column.key(i)))
+        Some(self.column.queued(i))
     }
 
     /// Whether some entry passed over so far named no record, a record of the other kind or
     /// one named before (so some record may be named by no entry).
-    pub(crate) fn is_faulty(&self) -> bool {
+    #[cfg(test)]
+    fn is_faulty(&self) -> bool {
         self.faulty
     }
 
@@ -361,15 +368,14 @@ impl Ordered {
         left * 16 > self.len && self.peek().is_some_and(|next| Some(next) >= passed)
     }
 
-    /// `(last page view, session key)` of each record of the cursor's kind that no entry
-    /// passed so far named: after a faulty order is read through, those it left out.
+    /// Once the order is read through, the queue entry of each record of its kind that no
+    /// entry named (see "Trust"): none for a sound order, which names them all (so its records
+    /// are not even looked at).
     pub(crate) fn unnamed(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
-        (0..self.column.len())
+        let records = if self.faulty { self.column.len() } else { 0 };
+        (0..records)
             .filter(|&i| self.of_kind(i) && !self.was_named(i))
-            .map(|i| {
-                let (last_seen, _) = crate::clock::unpack(self.column.packed(i));
-                (last_seen, self.column.key(i))
-            })
+            .map(|i| self.column.queued(i))
     }
 
     /// The sound entries from the cursor on, read to the end.

@@ -128,27 +128,23 @@ impl Queue {
         head
     }
 
-    /// Moves what is left of the restored order into the heap, letting go of its bytes.
+    /// Moves what is left of the restored order into the heap, letting go of its bytes: its
+    /// entries, then the records no entry named if it was faulty (see `restored.rs`, "Trust"),
+    /// whether a page view took them in meanwhile or not.
     fn drain_restored(&mut self) {
         if let Some(mut cursor) = self.restored.take() {
             self.heap.extend(cursor.rest().map(Reverse));
-            self.queue_unnamed(&cursor);
-        }
-    }
-
-    /// Reads a restored order through `cursor`, merged with the heap.
-    fn read_restored(&mut self, cursor: Ordered) {
-        match cursor.peek() {
-            Some(_) => self.restored = Some(cursor),
-            None => self.queue_unnamed(&cursor),
-        }
-    }
-
-    /// Queues the records of a faulty order, read through, that no entry named (see
-    /// `restored.rs`, "Trust"), whether a page view took them in meanwhile or not.
-    fn queue_unnamed(&mut self, cursor: &Ordered) {
-        if cursor.is_faulty() {
             self.heap.extend(cursor.unnamed().map(Reverse));
+        }
+    }
+
+    /// Reads a restored order through `cursor`, merged with the heap (at once, when the
+    /// cursor holds no entry).
+    fn read_restored(&mut self, cursor: Ordered) {
+        let through = cursor.peek().is_none();
+        self.restored = Some(cursor);
+        if through {
+            self.drain_restored();
         }
     }
 

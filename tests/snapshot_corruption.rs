@@ -202,9 +202,9 @@ struct Parts {
     unique_days: (u64, usize),
     /// `sessions`: in format 1 a list of (visitor, age, online), each element 17 bytes (24
     /// decoded); in format 2 a byte string of 16-byte records (borrowed when decoded), which
-    /// claims 16 times the claim here (visitors 1, 2, 3, ..., all idle); in format 3 the same byte string of records (keys 1, 2,
-    /// 3, ..., all idle), an empty online order and an idle order of 4-byte indices claiming 4
-    /// times the claim (all borrowed).
+    /// claims 16 times the claim here (visitors 1, 2, 3, ..., all idle); in format 3 the same
+    /// byte string of records (keys 1, 2, 3, ..., all idle), an empty online order and an idle
+    /// order of 4-byte indices claiming 4 times the claim (all borrowed).
     sessions: (u64, usize),
     /// `articles`: the id and its period buckets, each element 112 bytes (144 decoded).
     articles: (u64, usize),
@@ -310,6 +310,12 @@ impl Parts {
         }));
         list(&mut p, self.unique_days, |i| ring_element(i, &[0; 8]));
         let (claim, present) = self.sessions;
+        // The k-th 16-byte record of format 2 or 3: key k + 1, last seen at 2000-01-01, idle.
+        let record = |k: usize| {
+            let mut r = (k as u64 + 1).to_le_bytes().to_vec();
+            r.extend([0; 8]);
+            r
+        };
         match self.version {
             // Visitors 1, 2, 3, ..., idle, last seen when saved (format 1) or at 2000-01-01
             // (format 2).
@@ -318,17 +324,9 @@ impl Parts {
                 s.extend([0; 9]);
                 s
             }),
-            2 => list(&mut p, (claim.saturating_mul(16), present), |k| {
-                let mut r = (k as u64 + 1).to_le_bytes().to_vec();
-                r.extend([0; 8]);
-                r
-            }),
+            2 => list(&mut p, (claim.saturating_mul(16), present), record),
             _ => {
-                list(&mut p, (claim.saturating_mul(16), present), |k| {
-                    let mut r = (k as u64 + 1).to_le_bytes().to_vec();
-                    r.extend([0; 8]);
-                    r
-                });
+                list(&mut p, (claim.saturating_mul(16), present), record);
                 list(&mut p, (0, 0), |_| Vec::new());
                 list(&mut p, (claim.saturating_mul(4), present), |k| {
                     (k as u32).to_le_bytes().to_vec()
