@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use time::{UtcOffset, Weekday};
 
-use crate::calendar::{Calendar, Zone};
-use crate::clock::{duration_nanos, Clock, SystemClock};
+use crate::calendar::clock::{duration_nanos, Clock, SystemClock};
+use crate::calendar::local::{Calendar, Zone};
 use crate::counter::{Counter, Inner};
 use crate::error::{BuildError, SnapshotError};
-use crate::sessions::SessionConfig;
 use crate::snapshot::{self, file};
-use crate::traffic::Tally;
+use crate::visitors::sessions::SessionConfig;
+use crate::visitors::traffic::Tally;
 
 /// The longest duration any option accepts: 366 days.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);

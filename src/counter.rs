@@ -8,20 +8,21 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::article_views::ArticleViews;
-use crate::autosave;
+use crate::articles::views::ArticleViews;
 use crate::builder::CounterBuilder;
-use crate::calendar::{period_keys, Calendar};
-use crate::clock::{clamp_nanos, from_nanos, Clock};
+use crate::calendar::clock::{clamp_nanos, from_nanos, Clock};
+use crate::calendar::local::{period_keys, Calendar, PeriodKeys};
+use crate::calendar::periods::{Period, Periods, HISTORY_DAYS};
+use crate::common::periodic;
 use crate::error::SnapshotError;
 use crate::ids::{ArticleId, VisitorId};
-use crate::periods::{Period, Periods, HISTORY_DAYS};
-use crate::restored::RestoredColumn;
-use crate::sessions::{SessionConfig, Sessions};
 use crate::snapshot;
-use crate::snapshot::state::{SavedCalendar, SavedSessions, StateV3};
-use crate::traffic::{Stripe, Tally, TrafficCounts};
-use crate::unique::Unique;
+use crate::snapshot::state::{SavedCalendar, StateV3};
+use crate::visitors::restored::RestoredColumn;
+use crate::visitors::saved::SavedSessions;
+use crate::visitors::sessions::{SessionConfig, Sessions};
+use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
+use crate::visitors::unique::Unique;
 
 /// The site's statistics at one instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +66,7 @@ pub struct DayCounts {
 pub struct Counter {
     // Dropped first, while `inner` is still alive: the last clone's guard stops the autosave
     // thread, waits for it, and makes the final save.
-    _autosave: Option<Arc<autosave::Guard>>,
+    _autosave: Option<Arc<periodic::Guard<Inner>>>,
     inner: Arc<Inner>,
 }
 
@@ -207,7 +208,7 @@ impl Inner {
     }
 
     /// Gives this fresh state the vetted sessions of a decoded snapshot; they may borrow from
-    /// `file`, which the session table then keeps (see `restored.rs`).
+    /// `file`, which the session table then keeps (see `visitors/restored.rs`).
     pub(crate) fn restore_sessions(&mut self, sessions: SavedSessions<'_>, file: &Arc<Vec<u8>>) {
         self.sessions.restore(RestoredColumn::new(sessions, file));
     }
@@ -272,7 +273,16 @@ impl Counter {
         let inner = Arc::new(inner);
         let autosave = autosave.map(|every| {
             let now = inner.now();
-            Arc::new(autosave::start(Arc::downgrade(&inner), every, now))
+            let job = periodic::Job {
+                target: Arc::downgrade(&inner),
+                now: Inner::now,
+                // Failures are recorded in the save status and retried next interval; the final
+                // save's outcome is in the save status of a counter nobody holds any more.
+                run: |inner: &Inner| {
+                    let _ = inner.save();
+                },
+            };
+            Arc::new(periodic::start("visitor-counter-autosave", job, every, now))
         });
         Counter {
             _autosave: autosave,
@@ -316,7 +326,7 @@ impl Counter {
     }
 
     #[inline]
-    fn record(&self, visitor: VisitorId, now: i64) -> crate::calendar::PeriodKeys {
+    fn record(&self, visitor: VisitorId, now: i64) -> PeriodKeys {
         let inner = &*self.inner;
         let (touch, recorded) = inner.sessions.touch(visitor, now, |touch, stripe| {
             stripe.record(&inner.calendar, now, touch.new_visit)

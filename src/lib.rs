@@ -58,36 +58,29 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod article_views;
+// The front door (`counter.rs`, `builder.rs`, `ids.rs`, `error.rs`) at the top; below it one
+// folder per concern, each saying in its module docs what it holds and what it may use. The
+// model (`calendar`, `visitors`, `articles`) never imports the snapshot format or the web side;
+// `common` is below everything.
 pub mod articles;
-mod autosave;
-#[cfg(feature = "bots")]
-#[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
-pub mod bots;
 mod builder;
 mod calendar;
-mod clock;
+mod common;
 mod counter;
-mod dedup;
-mod distinct;
 mod error;
 mod ids;
-mod parallel;
-mod periods;
-mod rankings;
-mod restored;
-mod sessions;
 pub mod snapshot;
-mod stripes;
-mod traffic;
-mod unique;
-#[cfg(feature = "tower")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+mod visitors;
+#[cfg(feature = "bots")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
 pub mod web;
 
 pub use builder::{CounterBuilder, MAX_DURATION};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use calendar::clock::{Clock, ManualClock, SystemClock};
+pub use calendar::periods::{Period, Periods, HISTORY_DAYS};
 pub use counter::{ArticleStats, Counter, DayCounts, Exclusion, Exclusions, SaveStatus, Stats};
 pub use error::{BuildError, SnapshotError};
 pub use ids::{ArticleId, VisitorId};
-pub use periods::{Period, Periods, HISTORY_DAYS};
+#[cfg(feature = "bots")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
+pub use web::bots;

@@ -169,7 +169,7 @@ fn assert_build_refuses(path: &Path, bytes: &[u8], what: &str) {
 
 // ---------------------------------------------------------------------------------------------
 // Hand-built payloads (bincode 2 `standard()` with little-endian fixed-width integers, see
-// `snapshot/codec.rs` and `snapshot/state.rs`; formats 1 and 2 differ only in the sessions)
+// `snapshot/codec.rs`, `snapshot/state.rs` and `visitors/saved.rs`; formats 1 and 2 differ only in the sessions)
 // ---------------------------------------------------------------------------------------------
 
 /// Bytes of a length prefix (of a list or a string): a `u64`, little-endian.

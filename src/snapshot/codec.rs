@@ -49,7 +49,7 @@ pub(crate) fn encode_into<T: Serialize>(
 
 /// Decodes a value that must fill `bytes` exactly. Byte strings in it may borrow from `bytes`.
 pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
-    let (value, used) = super::bounded::with_budget(bytes.len(), || {
+    let (value, used) = crate::common::bounded::with_budget(bytes.len(), || {
         bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| e.to_string())
     })?;
     if used != bytes.len() {
@@ -59,4 +59,48 @@ pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, St
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::{decode, encode_into};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct AsList(Vec<u8>, u32);
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct AsBytes(
+        #[serde(
+            serialize_with = "crate::common::bounded::as_bytes",
+            deserialize_with = "crate::common::bounded::bytes_max::<_, 300>"
+        )]
+        Vec<u8>,
+        u32,
+    );
+
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(value, &mut out).unwrap();
+        out
+    }
+
+    /// Sketch registers were written as lists of bytes before they were written as byte
+    /// strings: both encodings must be the same bytes.
+    #[test]
+    fn a_list_of_bytes_and_a_byte_string_encode_alike() {
+        for n in [0, 1, 255, 300] {
+            let v: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let list = encode(&AsList(v.clone(), 7));
+            assert_eq!(list, encode(&AsBytes(v.clone(), 7)));
+            assert_eq!(decode::<AsBytes>(&list).unwrap(), AsBytes(v, 7));
+        }
+        let long = encode(&AsList(vec![1; 301], 7));
+        let err = decode::<AsBytes>(&long).unwrap_err();
+        assert!(
+            err.contains("claims 301 elements, more than the 300"),
+            "{err}"
+        );
+    }
 }

@@ -21,8 +21,8 @@
 //! - 1: the payload as a bincode list of sessions (17 bytes each).
 //! - 2: sessions as one byte string of 16-byte records, decoded in place; the rest as in 1.
 //! - 3 (written by this release): sessions sorted by session key, with their online and idle
-//!   time orders, so that a restored counter reads them in place (see `state.rs` for the
-//!   layout and `restored.rs` for how they are read); the rest as in 2. The sessions of a file
+//!   time orders, so that a restored counter reads them in place (see `visitors/saved.rs`
+//!   for the layout and `visitors/restored.rs` for how they are read); the rest as in 2. The sessions of a file
 //!   of version 1 or 2 are sorted into that layout when a counter is restored from it (which
 //!   allocates about three times their size, once), not when it is only decoded.
 //!
@@ -43,7 +43,7 @@
 //! time (at every load, the first would cost a random write per session, the second a random
 //! read): a file crafted with bad orders and a recomputed checksum can make restored sessions
 //! expire late, or be forgotten out of turn over `max_sessions`, never a panic or a wrong
-//! count (see `restored.rs`, "Trust").
+//! count (see `visitors/restored.rs`, "Trust").
 //!
 //! # One counter per file
 //! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
@@ -62,7 +62,6 @@
 //! this week and last week of visits and page views are rebuilt from the daily history, and those
 //! of unique visitors and article views restart at zero (they cannot be re-bucketed).
 
-pub(crate) mod bounded;
 mod codec;
 pub(crate) mod file;
 mod format;
@@ -120,14 +119,14 @@ pub(crate) fn decode_with<'a>(
 ) -> Result<StateV3<'a>, String> {
     let (sealed, payload) = format::open_unverified(file)?;
     let large = payload.len() >= CHECK_APART;
-    let (verified, decoded) = crate::parallel::join(
+    let (verified, decoded) = crate::common::parallel::join(
         "visitor-counter-checksum",
         large,
         || sealed.verify(payload),
         || {
             let mut state = decode_payload(sealed.version, payload)?;
             let sessions = std::mem::take(&mut state.sessions);
-            let (vetted, ()) = crate::parallel::join(
+            let (vetted, ()) = crate::common::parallel::join(
                 "visitor-counter-vet",
                 large,
                 || sessions.validate(),
@@ -190,7 +189,7 @@ pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
     let state = decode(bytes).map_err(corrupt)?;
     Ok(SnapshotInfo {
         format_version,
-        saved_at: crate::clock::from_nanos(state.saved_at),
+        saved_at: crate::calendar::clock::from_nanos(state.saved_at),
         zone: state.calendar.zone.clone(),
         sessions: state.sessions.len(),
         articles: state.articles.len(),

@@ -4,7 +4,7 @@
 //! Rebuilding a session table at load would cost one hash-table insert and one heap entry per
 //! session: for a million sessions, many times the cost of reading the file. So a snapshot holds
 //! its sessions already in the two orders the table needs (see
-//! [`SessionTable`](crate::snapshot::state::SessionTable)): the records
+//! [`SessionTable`](crate::visitors::saved::SessionTable)): the records
 //! sorted by session key, to look a visitor up, and the indices of the online and of the idle
 //! records sorted by time, to expire them. A restored counter keeps those bytes
 //! ([`RestoredColumn`]) and reads them where they are:
@@ -29,7 +29,7 @@
 //! twice (see "Trust").
 //!
 //! # Trust
-//! [`SessionTable::validate`](crate::snapshot::state::SessionTable) checks at the load what
+//! [`SessionTable::validate`](crate::visitors::saved::SessionTable) checks at the load what
 //! lookups and the counts rely on: whole records, keys strictly increasing, instants in range,
 //! and orders as long as the records of their kind (so the online count, the online order's
 //! length, is the number of records flagged online). What each order names is vetted by the
@@ -52,7 +52,8 @@ use std::sync::Arc;
 
 use std::borrow::Cow;
 
-use crate::snapshot::state::{Bytes, SavedSessions, INDEX, RECORD};
+use crate::common::bounded::Bytes;
+use crate::visitors::saved::{SavedSessions, INDEX, RECORD};
 
 /// Bytes shared by everything that reads them, and the range of them that is meant.
 #[derive(Clone)]
@@ -148,7 +149,7 @@ impl RestoredColumn {
     /// `(last page view, session key)` of record `i`: its entry in an expiry queue.
     #[inline]
     fn queued(&self, i: usize) -> (i64, u64) {
-        let (last_seen, _) = crate::clock::unpack(self.packed(i));
+        let (last_seen, _) = crate::calendar::clock::unpack(self.packed(i));
         (last_seen, self.key(i))
     }
 
@@ -391,8 +392,8 @@ impl Ordered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::pack;
-    use crate::snapshot::state::{record, SessionTable};
+    use crate::calendar::clock::pack;
+    use crate::visitors::saved::{record, SessionTable};
     use std::borrow::Cow;
 
     fn column(pairs: Vec<(u64, u64)>) -> RestoredColumn {

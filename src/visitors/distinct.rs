@@ -84,12 +84,12 @@ impl Default for Repr {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Sketch {
     #[serde(
-        serialize_with = "crate::snapshot::bounded::as_bytes",
-        deserialize_with = "crate::snapshot::bounded::bytes_max::<_, M>"
+        serialize_with = "crate::common::bounded::as_bytes",
+        deserialize_with = "crate::common::bounded::bytes_max::<_, M>"
     )]
     registers: Vec<u8>,
     /// `histogram[k]` = number of registers holding `k`, for `k` in `0..=Q + 1`.
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, HISTOGRAM>")]
+    #[serde(deserialize_with = "crate::common::bounded::vec_max::<_, _, HISTOGRAM>")]
     histogram: Vec<u32>,
 }
 
@@ -106,7 +106,7 @@ mod exact_set {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashSetU64, D::Error> {
-        let v: Vec<u64> = crate::snapshot::bounded::vec_max::<_, _, EXACT_LIMIT>(d)?;
+        let v: Vec<u64> = crate::common::bounded::vec_max::<_, _, EXACT_LIMIT>(d)?;
         Ok(v.into_iter().collect())
     }
 }

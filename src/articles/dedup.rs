@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
+use crate::common::stripes::{Padded, Pending};
 use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
-use crate::snapshot::state::SavedDedup;
-use crate::stripes::{Padded, Pending};
 
 type Pair = (u64, u64);
 
@@ -148,6 +148,15 @@ impl Dedup {
         let removed = before.saturating_sub(self.counted.len());
         self.len.fetch_sub(removed, Ordering::Relaxed);
     }
+}
+
+/// When a visitor's view of an article was last counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedDedup {
+    pub article: ArticleId,
+    pub visitor: VisitorId,
+    /// `saved_at - counted_at`.
+    pub age: i64,
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@ use std::cmp::Ordering;
 
 use parking_lot::Mutex;
 
-use crate::calendar::PeriodKeys;
+use crate::calendar::local::PeriodKeys;
+use crate::calendar::periods::{Period, PeriodBuckets};
+use crate::common::stripes::Padded;
 use crate::ids::{mix64, ArticleId};
-use crate::periods::{Period, PeriodBuckets};
-use crate::stripes::Padded;
 
 /// Rankings are kept this deep; `top_articles` with a larger `n` scans every article.
 pub(crate) const TOP: usize = 100;
@@ -238,7 +238,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::periods::tests::keys;
+    use crate::calendar::periods::tests::keys;
 
     /// Deterministic draws, so that a failure replays.
     struct Draws(u64);

@@ -1,6 +1,6 @@
 //! Unique visitors per period and per day of history.
 //!
-//! One [`Distinct`] per period bucket (see [`crate::distinct`] for what is exact and what is
+//! One [`Distinct`] per period bucket (see [`crate::visitors::distinct`] for what is exact and what is
 //! estimated). A visitor is added on its first page view of each local day (the session table
 //! tells whether it was already seen today), so a returning visitor does not come here at all.
 //!
@@ -10,10 +10,10 @@
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::PeriodKeys;
-use crate::distinct::Distinct;
+use crate::calendar::local::PeriodKeys;
+use crate::calendar::periods::{DayRing, PeriodBuckets, Periods};
 use crate::ids::{mix64, VisitorId};
-use crate::periods::{DayRing, PeriodBuckets, Periods};
+use crate::visitors::distinct::Distinct;
 
 /// The distinct-visitor state, as kept and as saved.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -7,13 +7,18 @@
 //! whose size the format knows (the history ring, exact visitor sets) are refused as soon as
 //! they claim more. Byte strings (session tables, sketch registers) are borrowed from the
 //! payload, which checks their length against the bytes left before anything is allocated;
-//! this relies on the codec decoding from a slice (`codec::decode`), as it always does.
+//! this relies on the codec decoding from a slice (`snapshot/codec.rs`), as it always does.
+//!
+//! The model's saved forms name these helpers in their serde attributes, and the snapshot codec
+//! sets the budget: so they live here, below both, and know neither.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
 
 /// Elements reserved up front when a claimed length does not fit the budget.
 const PREALLOC: usize = 64;
@@ -46,7 +51,7 @@ fn reservation(claimed: usize, elem_size: usize) -> usize {
     })
 }
 
-/// `#[serde(deserialize_with = "crate::snapshot::bounded::vec")]` for `Vec` fields.
+/// `#[serde(deserialize_with = "crate::common::bounded::vec")]` for `Vec` fields.
 pub(crate) fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -102,14 +107,14 @@ pub(crate) fn bytes_max<'de, D, const MAX: usize>(d: D) -> Result<Vec<u8>, D::Er
 where
     D: Deserializer<'de>,
 {
-    let bytes = super::state::Bytes::deserialize(d)?;
+    let bytes = Bytes::deserialize(d)?;
     if bytes.len() > MAX {
         return Err(claims_too_many(bytes.len(), MAX));
     }
     Ok(bytes.0.into_owned())
 }
 
-/// `#[serde(serialize_with = "crate::snapshot::bounded::as_bytes")]`: a list of bytes written
+/// `#[serde(serialize_with = "crate::common::bounded::as_bytes")]`: a list of bytes written
 /// as one byte string, which is the same encoding, without a call per byte.
 pub(crate) fn as_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_bytes(bytes)
@@ -122,46 +127,41 @@ pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     String::from_utf8(bytes).map_err(D::Error::custom)
 }
 
-#[cfg(test)]
-mod tests {
-    use serde::{Deserialize, Serialize};
+/// A byte string that decoding borrows from the file when it can.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Bytes<'a>(pub Cow<'a, [u8]>);
 
-    use crate::snapshot::codec;
-
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct AsList(Vec<u8>, u32);
-
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct AsBytes(
-        #[serde(
-            serialize_with = "super::as_bytes",
-            deserialize_with = "super::bytes_max::<_, 300>"
-        )]
-        Vec<u8>,
-        u32,
-    );
-
-    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-        let mut out = Vec::new();
-        codec::encode_into(value, &mut out).unwrap();
-        out
+impl std::ops::Deref for Bytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
     }
+}
 
-    /// Sketch registers were written as lists of bytes before they were written as byte
-    /// strings: both encodings must be the same bytes.
-    #[test]
-    fn a_list_of_bytes_and_a_byte_string_encode_alike() {
-        for n in [0, 1, 255, 300] {
-            let v: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
-            let list = encode(&AsList(v.clone(), 7));
-            assert_eq!(list, encode(&AsBytes(v.clone(), 7)));
-            assert_eq!(codec::decode::<AsBytes>(&list).unwrap(), AsBytes(v, 7));
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cow<'de, [u8]>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_borrowed_bytes<E: Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            // For a decoder that cannot lend its input. The codec always decodes from a slice,
+            // which lends; bincode's decoders that read from elsewhere allocate a byte
+            // string's claimed length before reading it, so none is used (see the module docs).
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_vec()))
+            }
         }
-        let long = encode(&AsList(vec![1; 301], 7));
-        let err = codec::decode::<AsBytes>(&long).unwrap_err();
-        assert!(
-            err.contains("claims 301 elements, more than the 300"),
-            "{err}"
-        );
+        Ok(Bytes(d.deserialize_bytes(V)?))
     }
 }

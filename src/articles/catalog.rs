@@ -1,38 +1,5 @@
-//! A thin article model: what a news item is, and a small concurrent catalog of them.
-//!
-//! The counter only knows [`ArticleId`]s. Host apps either keep their own article store and
-//! call [`Counter::view_article`] with its ids, or use this [`Catalog`] directly: insert the
-//! articles, look them up by id or slug, list a section newest first, and join a "most read"
-//! list with its articles in one call ([`Catalog::top`]).
-//!
-//! Removing an article from the catalog keeps its view counts (they belong to the counter);
-//! [`Counter::reset_article`] resets them.
-//!
-//! ```
-//! use time::macros::datetime;
-//! use visitor_counter::articles::{Article, Catalog};
-//! use visitor_counter::{ArticleId, Counter, Period, VisitorId};
-//!
-//! let catalog = Catalog::new();
-//! catalog.insert(Article::new(
-//!     ArticleId::from(7),
-//!     "le-hoi-hoa-ban",
-//!     "Lễ hội hoa ban 2026",
-//!     "van-hoa",
-//!     datetime!(2026-03-01 08:00 +07:00),
-//! ))?;
-//! let counter = Counter::builder().build()?;
-//! let article = catalog.get_by_slug("le-hoi-hoa-ban").unwrap();
-//! counter.view_article(article.id, VisitorId::from(1));
-//!
-//! let most_read = catalog.top(&counter, Period::Today, 10);
-//! assert_eq!(most_read[0].0.title, "Lễ hội hoa ban 2026");
-//! assert_eq!(most_read[0].1, 1);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! # Locking
-//! One `RwLock` over the catalog: lookups and listings share it, changes take it alone.
+//! The catalog: [`Article`]s by id and slug, sections newest first, and "most read" joined with
+//! the counter's rankings ([`Catalog::top`], the one place this folder calls the front door).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
@@ -42,7 +9,9 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{ArticleId, Counter, Period};
+use crate::calendar::periods::Period;
+use crate::ids::ArticleId;
+use crate::Counter;
 
 /// A news item.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

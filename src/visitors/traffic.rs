@@ -8,9 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Calendar, DayInfo, PeriodKeys};
-use crate::periods::{DayRing, PeriodBuckets, Periods};
-use crate::sessions::UPKEEP_EVERY;
+use crate::calendar::local::{Calendar, DayInfo, PeriodKeys};
+use crate::calendar::periods::{DayRing, PeriodBuckets, Periods};
+use crate::visitors::sessions::UPKEEP_EVERY;
 
 /// Visits and page views.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ impl Tally {
     }
 }
 
-impl crate::periods::Merge for Tally {
+impl crate::calendar::periods::Merge for Tally {
     fn merge(&mut self, other: &Tally) {
         self.add(other);
     }

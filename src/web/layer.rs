@@ -1,43 +1,5 @@
-//! Counting page views in a tower (and axum 0.8) app with one layer.
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//! use visitor_counter::{web::CountLayer, Counter};
-//!
-//! let counter = Counter::builder().build()?;
-//! let app: Router = Router::new()
-//!     .route("/", get(|| async { axum::response::Html("<h1>Trang chủ</h1>") }))
-//!     .layer(CountLayer::new(counter.clone()));
-//! # Ok::<(), visitor_counter::BuildError>(())
-//! ```
-//!
-//! For each request the layer decides, in this order:
-//! 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
-//! 2. a crawler by User-Agent ([`crate::bots::is_bot`]) → [`Exclusion::Bot`];
-//! 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
-//!    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
-//!    counted either: browsers do not request it again);
-//! 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response the page
-//!    predicate rejects (by default: not `text/html`) → [`Exclusion::NotPage`];
-//! 5. otherwise a page view: [`Counter::view_article`] when the request or the response carries
-//!    an [`ArticleId`] extension (axum handlers can return `(Extension(id), Html(..))`), else
-//!    [`Counter::hit`].
-//!
-//! # Visitor identity
-//! - **Cookie** (default): a random 128-bit id (keyed SipHash output under per-thread random
-//!   keys) in the first-party cookie `vc_id` (HttpOnly,
-//!   SameSite=Lax, Path=/, one year; `Secure` with [`CountLayer::secure_cookie`]), set on the
-//!   first counted response and read back afterwards. The counter sees
-//!   `VisitorId::from_key(<cookie value>)`.
-//! - **Cookieless** ([`CountLayer::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
-//!   client IP, the User-Agent and the site name, under a secret key drawn at random for each
-//!   local day and kept only in memory: ids change at local midnight, and no IP or User-Agent
-//!   is stored anywhere, the snapshot included. The client IP is the socket's
-//!   (`axum::extract::ConnectInfo<SocketAddr>`, present when the app is served with
-//!   `into_make_service_with_connect_info`), or the first address of a proxy header named with
-//!   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set
-//!   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader with
-//!   the same User-Agent would be one visitor: serve the app with connect info.
+//! The tower layer: [`CountLayer`] and its service, counting each request the layer's rules
+//! call a page view (the rules and the visitor identity are documented on [`CountLayer`]).
 
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -79,7 +41,48 @@ struct Shared {
     daily: Mutex<DailyKey>,
 }
 
-/// A tower [`Layer`](tower::Layer) that counts page views; see the [module docs](self).
+/// A tower [`Layer`](tower::Layer) that counts page views.
+///
+/// Counting page views in a tower (and axum 0.8) app with one layer.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use visitor_counter::{web::CountLayer, Counter};
+///
+/// let counter = Counter::builder().build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { axum::response::Html("<h1>Trang chủ</h1>") }))
+///     .layer(CountLayer::new(counter.clone()));
+/// # Ok::<(), visitor_counter::BuildError>(())
+/// ```
+///
+/// For each request the layer decides, in this order:
+/// 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
+/// 2. a crawler by User-Agent ([`is_bot`](crate::bots::is_bot)) → [`Exclusion::Bot`];
+/// 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
+///    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
+///    counted either: browsers do not request it again);
+/// 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response the page
+///    predicate rejects (by default: not `text/html`) → [`Exclusion::NotPage`];
+/// 5. otherwise a page view: [`Counter::view_article`] when the request or the response carries
+///    an [`ArticleId`] extension (axum handlers can return `(Extension(id), Html(..))`), else
+///    [`Counter::hit`].
+///
+/// # Visitor identity
+/// - **Cookie** (default): a random 128-bit id (keyed SipHash output under per-thread random
+///   keys) in the first-party cookie `vc_id` (HttpOnly,
+///   SameSite=Lax, Path=/, one year; `Secure` with [`CountLayer::secure_cookie`]), set on the
+///   first counted response and read back afterwards. The counter sees
+///   `VisitorId::from_key(<cookie value>)`.
+/// - **Cookieless** ([`CountLayer::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
+///   client IP, the User-Agent and the site name, under a secret key drawn at random for each
+///   local day and kept only in memory: ids change at local midnight, and no IP or User-Agent
+///   is stored anywhere, the snapshot included. The client IP is the socket's
+///   (`axum::extract::ConnectInfo<SocketAddr>`, present when the app is served with
+///   `into_make_service_with_connect_info`), or the first address of a proxy header named with
+///   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set
+///   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader with
+///   the same User-Agent would be one visitor: serve the app with connect info.
 #[derive(Clone)]
 pub struct CountLayer {
     shared: Arc<Shared>,
@@ -265,7 +268,7 @@ impl Shared {
         }
         let h = req.headers();
         let ua = h.get(USER_AGENT).map_or(&[][..], |v| v.as_bytes());
-        if crate::bots::is_bot_bytes(ua) {
+        if super::bots::is_bot_bytes(ua) {
             return Plan::Excluded(Exclusion::Bot);
         }
         if PURPOSE_HEADERS

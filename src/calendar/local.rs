@@ -12,7 +12,7 @@
 
 use time::{Date, UtcOffset, Weekday};
 
-use crate::clock::{NS_PER_DAY, NS_PER_SEC};
+use crate::calendar::clock::{NS_PER_DAY, NS_PER_SEC};
 
 /// Julian day number of 1970-01-01.
 const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
@@ -191,7 +191,7 @@ mod tests {
     }
 
     fn ns(t: time::OffsetDateTime) -> i64 {
-        crate::clock::to_nanos(t)
+        crate::calendar::clock::to_nanos(t)
     }
 
     #[test]

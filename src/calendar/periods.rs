@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::PeriodKeys;
+use crate::calendar::local::PeriodKeys;
 
 /// A reading period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,7 +165,7 @@ impl<T: Default> Rolling<T> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub(crate) struct DayRing<T> {
-    #[serde(deserialize_with = "crate::snapshot::bounded::vec_max::<_, _, HISTORY_DAYS>")]
+    #[serde(deserialize_with = "crate::common::bounded::vec_max::<_, _, HISTORY_DAYS>")]
     slots: Vec<(i32, T)>,
 }
 

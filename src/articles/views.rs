@@ -16,12 +16,11 @@
 
 use dashmap::DashMap;
 
-use crate::calendar::PeriodKeys;
-use crate::dedup::Dedup;
+use crate::articles::dedup::{Dedup, SavedDedup};
+use crate::articles::rankings::{Rankings, TOP};
+use crate::calendar::local::PeriodKeys;
+use crate::calendar::periods::{Period, PeriodBuckets, Periods};
 use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
-use crate::periods::{Period, PeriodBuckets, Periods};
-use crate::rankings::{Rankings, TOP};
-use crate::snapshot::state::SavedDedup;
 
 /// From this many articles, a restore ranks them on a second thread: below, ranking inline
 /// (about 0.1 µs an article) costs less than starting a thread.
@@ -139,7 +138,8 @@ impl ArticleViews {
         };
         let rank = || self.rankings.rebuild(&counts);
         let large = counts.len() >= THREADED_RANKING_MIN;
-        let ((), repeated) = crate::parallel::join("visitor-counter-restore", large, rank, fill);
+        let ((), repeated) =
+            crate::common::parallel::join("visitor-counter-restore", large, rank, fill);
         self.counts = table;
         if repeated {
             // A rebuild offers each article once: rank the copy of a repeated article that the
@@ -163,7 +163,7 @@ impl ArticleViews {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::PeriodKeys;
+    use crate::calendar::local::PeriodKeys;
     use crate::ids::mix64;
 
     const KEYS: PeriodKeys = PeriodKeys {

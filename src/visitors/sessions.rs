@@ -46,11 +46,11 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::clock::{pack, unpack};
+use crate::calendar::clock::{pack, unpack};
+use crate::common::stripes::Padded;
 use crate::ids::{session_key, IdBuildHasher, VisitorId};
-use crate::restored::{Kind, Ordered, RestoredColumn, RestoredShard};
-use crate::snapshot::state::{record, SavedSessions, SessionTable};
-use crate::stripes::Padded;
+use crate::visitors::restored::{Kind, Ordered, RestoredColumn, RestoredShard};
+use crate::visitors::saved::{record, SavedSessions, SessionTable};
 
 /// An entry: the last page view and the online flag [`pack`]ed in one word (16 bytes per entry
 /// with its key, which keeps 1M sessions near 50 bytes each).
@@ -558,13 +558,13 @@ mod tests {
     #[test]
     fn packing_round_trips_at_the_range_ends() {
         for t in [
-            crate::clock::MIN_NS,
-            crate::clock::MIN_NS - 1,
+            crate::calendar::clock::MIN_NS,
+            crate::calendar::clock::MIN_NS - 1,
             -1,
             0,
             1,
-            crate::clock::BASE_NS,
-            crate::clock::MAX_NS,
+            crate::calendar::clock::BASE_NS,
+            crate::calendar::clock::MAX_NS,
         ] {
             for online in [false, true] {
                 let p = Packed::new(t, online);
@@ -577,7 +577,7 @@ mod tests {
     fn online_edges_are_exact() {
         let t = table(100);
         let v = VisitorId::from(1);
-        let t0 = crate::clock::BASE_NS;
+        let t0 = crate::calendar::clock::BASE_NS;
         t.touch(v, t0, |_, _| ());
         t.upkeep(t0 + 300 * S - 1);
         assert_eq!(t.online(), 1);
@@ -652,7 +652,7 @@ mod tests {
             let max = 1 + next(30) as usize;
             let original = table(max);
             let mut restored: Option<Sessions<()>> = None;
-            let mut now = crate::clock::BASE_NS;
+            let mut now = crate::calendar::clock::BASE_NS;
             for step in 0..600 {
                 match next(10) {
                     0..=5 => {
@@ -711,7 +711,8 @@ mod tests {
     /// queued, so none is left behind.
     #[test]
     fn damaged_time_orders_make_sessions_expire_late_but_lose_none() {
-        use crate::snapshot::state::{Bytes, SessionTable, INDEX};
+        use crate::common::bounded::Bytes;
+        use crate::visitors::saved::{SessionTable, INDEX};
         use std::borrow::Cow;
         let mut next = below(0x2545_f491_4f6c_dd1du64);
         // The online count and size, checked against the sessions the table holds.
@@ -727,7 +728,7 @@ mod tests {
         };
         for round in 0..40 {
             let original = table(1000);
-            let mut now = crate::clock::BASE_NS;
+            let mut now = crate::calendar::clock::BASE_NS;
             for _ in 0..300 {
                 original.touch(VisitorId::from(next(60)), now, |_, _| ());
                 now += [S, 30 * S, 200 * S][next(3) as usize];
@@ -813,9 +814,10 @@ mod tests {
     /// were released, after eviction.)
     #[test]
     fn eviction_reaches_a_record_no_entry_names_before_anyone_else() {
-        use crate::snapshot::state::{Bytes, SessionTable, RECORD};
+        use crate::common::bounded::Bytes;
+        use crate::visitors::saved::{SessionTable, RECORD};
         use std::borrow::Cow;
-        let now = crate::clock::BASE_NS + 100_000 * S;
+        let now = crate::calendar::clock::BASE_NS + 100_000 * S;
         // A and B idle, seen 1000 and 900 s ago; C online, seen 10 s ago.
         let [a, b, c, d] = [1, 2, 3, 4].map(VisitorId::from);
         let records = SessionTable::build(vec![
@@ -869,9 +871,10 @@ mod tests {
     /// stays tracked and online as in the uninterrupted table. (Found in review.)
     #[test]
     fn a_future_session_does_not_keep_the_snapshot_bytes() {
-        use crate::snapshot::state::{Bytes, SessionTable, INDEX};
+        use crate::common::bounded::Bytes;
+        use crate::visitors::saved::{SessionTable, INDEX};
         use std::borrow::Cow;
-        let t0 = crate::clock::BASE_NS;
+        let t0 = crate::calendar::clock::BASE_NS;
         // Visitor 1 was last seen at t0; visitor 2 is stamped 100 days later.
         let (a, b) = (
             session_key(VisitorId::from(1)),

@@ -1,0 +1,20 @@
+//! Visitors: sessions, visits, page views and distinct visitors.
+//!
+//! - `sessions.rs`: the session table (who is online, whose visit goes on, the memory bound);
+//! - `restored.rs`: a snapshot's sessions, read in place until each visitor comes back or
+//!   expires;
+//! - `saved.rs`: the byte layout of saved sessions (every format version), how a save lays the
+//!   table out and what a load checks; it belongs here, with the table that reads it in place,
+//!   and the snapshot format embeds it;
+//! - `traffic.rs`: visits and page views per period and per day, striped over the session
+//!   shards;
+//! - `unique.rs` and `distinct.rs`: distinct visitors per period (exact, then HyperLogLog).
+//!
+//! Uses `calendar`, `common` and the ids. It does not import the snapshot format.
+
+pub(crate) mod distinct;
+pub(crate) mod restored;
+pub(crate) mod saved;
+pub(crate) mod sessions;
+pub(crate) mod traffic;
+pub(crate) mod unique;
