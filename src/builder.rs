@@ -50,6 +50,13 @@ pub struct CounterBuilder {
     snapshot_path: Option<PathBuf>,
     autosave: Option<Duration>,
     move_corrupt_aside: bool,
+    /// The Redis URL and site name of a shared site.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    redis: Option<(String, String)>,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    sync_every: Duration,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    sync_timeout: Duration,
 }
 
 enum ZoneChoice {
@@ -73,6 +80,9 @@ impl Default for CounterBuilder {
             snapshot_path: None,
             autosave: None,
             move_corrupt_aside: false,
+            redis: None,
+            sync_every: Duration::from_secs(1),
+            sync_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -184,6 +194,42 @@ impl CounterBuilder {
         self
     }
 
+    /// Counts one site together with every counter built with the same Redis and site name:
+    /// several app instances behind a load balancer then show the same numbers. See the
+    /// [crate docs](crate#several-instances) for what the readings mean, when they agree and
+    /// what happens when Redis is down.
+    ///
+    /// `url` is a Redis URL such as `redis://127.0.0.1:6379/0` (a malformed one makes `build`
+    /// fail; an unreachable server does not: the counter starts, counts, and syncs once the
+    /// server answers). `site` names the site's data in that Redis (1 to 200 characters, no
+    /// braces: its keys start with `vc:{<site>}:`).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, url: impl Into<String>, site: impl Into<String>) -> Self {
+        self.redis = Some((url.into(), site.into()));
+        self
+    }
+
+    /// How often the background thread syncs with the site (by the counter's clock).
+    /// Default: 1 second. `Duration::ZERO` starts no thread: only
+    /// [`Counter::sync`](crate::Counter::sync) syncs.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn sync_every(mut self, every: Duration) -> Self {
+        self.sync_every = every;
+        self
+    }
+
+    /// How long a sync may wait for Redis (to connect, and for each answer). A slower sync is
+    /// an error and is retried by the next one, which sends the same parts again (they are
+    /// applied once). Default: 2 seconds.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn sync_timeout(mut self, limit: Duration) -> Self {
+        self.sync_timeout = limit;
+        self
+    }
+
     /// Checks the configuration and builds the counter.
     ///
     /// # Errors
@@ -258,11 +304,79 @@ impl CounterBuilder {
                 inner = fresh();
             }
         }
+        #[cfg(feature = "redis")]
+        let sync_every = match &self.redis {
+            Some((url, site)) => {
+                check("sync_every", self.sync_every, true)?;
+                check("sync_timeout", self.sync_timeout, false)?;
+                let store = shared_store(
+                    url,
+                    site,
+                    &calendar,
+                    sessions,
+                    dedup.0,
+                    self.initial,
+                    self.sync_timeout,
+                )?;
+                let config = crate::sync::engine::Config {
+                    session_timeout: sessions.session_timeout,
+                    dedup_window: dedup.0,
+                    max_entries: self.max_sessions,
+                };
+                inner.share(crate::sync::engine::Sharing::new(config, Box::new(store)));
+                Some(duration_nanos(self.sync_every)).filter(|&n| n > 0)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        let sync_every = None;
         Ok(Counter::from_inner(
             inner,
             self.autosave.map(duration_nanos),
+            sync_every,
         ))
     }
+}
+
+/// The store of a shared site (see `sync/redis.rs`).
+#[cfg(feature = "redis")]
+fn shared_store(
+    url: &str,
+    site: &str,
+    calendar: &Calendar,
+    sessions: SessionConfig,
+    dedup_window: i64,
+    initial: Tally,
+    timeout: Duration,
+) -> Result<crate::sync::redis::RedisStore, BuildError> {
+    use std::hash::{BuildHasher, Hasher};
+    let redis = |reason: String| BuildError::Redis { reason };
+    let client = crate::sync::redis::client(url, site).map_err(redis)?;
+    if i64::try_from(initial.visits.max(initial.page_views)).is_err() {
+        return Err(redis(format!(
+            "`initial_total` of {} visits and {} page views: a shared site holds at most \
+             {} (Redis counters are signed 64-bit)",
+            initial.visits,
+            initial.page_views,
+            i64::MAX
+        )));
+    }
+    let config = crate::sync::redis::SiteConfig {
+        zone: calendar.zone.describe(),
+        week_start: calendar.week_start.number_days_from_monday(),
+        online_window: sessions.online_window,
+        session_timeout: sessions.session_timeout,
+        dedup_window,
+        initial_visits: initial.visits,
+        initial_page_views: initial.page_views,
+    };
+    // A random id: each counter numbers its own parts.
+    let id = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Ok(crate::sync::redis::RedisStore::new(
+        client, site, config, timeout, id,
+    ))
 }
 
 /// Restores `inner` from the snapshot at `path`, if there is one.

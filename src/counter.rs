@@ -15,9 +15,13 @@ use crate::calendar::local::{period_keys, Calendar, PeriodKeys};
 use crate::calendar::periods::{Period, Periods, HISTORY_DAYS};
 use crate::common::periodic;
 use crate::error::SnapshotError;
-use crate::ids::{ArticleId, VisitorId};
+use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
 use crate::snapshot::state::{SavedCalendar, StateV3};
+use crate::sync::engine::{Cut, Sharing};
+use crate::sync::log::{self, Entry, Log};
+use crate::sync::site::Delta;
+use crate::sync::{SyncError, SyncStatus};
 use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
 use crate::visitors::sessions::{SessionConfig, Sessions};
@@ -64,17 +68,26 @@ pub struct DayCounts {
 /// exact; each method says what it locks.
 #[derive(Clone)]
 pub struct Counter {
-    // Dropped first, while `inner` is still alive: the last clone's guard stops the autosave
-    // thread, waits for it, and makes the final save.
+    // Dropped first, while `inner` is still alive: the last clone's guards stop the sync and
+    // autosave threads, wait for them, and make the final sync, then the final save.
+    _sync: Option<Arc<periodic::Guard<Inner>>>,
     _autosave: Option<Arc<periodic::Guard<Inner>>>,
     inner: Arc<Inner>,
+}
+
+/// What each shard of the session table carries besides its sessions, under the same lock.
+#[derive(Default)]
+pub(crate) struct ShardLoad {
+    /// The shard's stripe of the visit and page view counts.
+    stripe: Stripe,
+    /// Page views for the next sync, when the counter shares its site.
+    log: Log,
 }
 
 pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     calendar: Calendar,
-    /// The session table; each shard also carries its stripe of the visit and page view counts.
-    sessions: Sessions<Stripe>,
+    sessions: Sessions<ShardLoad>,
     unique: Unique,
     articles: ArticleViews,
     initial: Tally,
@@ -83,6 +96,9 @@ pub(crate) struct Inner {
     save_lock: Mutex<()>,
     save_status: Mutex<SaveStatus>,
     exclusions: [AtomicU64; 5],
+    /// The site this counter shares, if any: its readings add the site's numbers (see
+    /// `sync/`), and its own tables hold only what was recorded since the last sync.
+    sharing: Option<Sharing>,
 }
 
 /// Why a request was not counted as a page view (see [`Counter::exclude`]).
@@ -151,7 +167,46 @@ impl Inner {
             save_lock: Mutex::new(()),
             save_status: Mutex::new(SaveStatus::default()),
             exclusions: Default::default(),
+            sharing: None,
         }
+    }
+
+    /// Makes this fresh state share a site: page views are logged for syncs, and the article
+    /// rankings are the site's.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn share(&mut self, sharing: Sharing) {
+        self.sessions.for_each_payload(|s| s.log.enable());
+        self.articles.counts.rank(false);
+        self.sharing = Some(sharing);
+    }
+
+    /// Syncs with the shared site once (see `sync/engine.rs`).
+    pub(crate) fn sync(&self) -> Result<(), SyncError> {
+        let sharing = self.sharing.as_ref().ok_or_else(SyncError::not_shared)?;
+        sharing.sync(self.now(), &self.calendar, |spares| self.cut(spares))
+    }
+
+    /// Takes everything the tables recorded since the last cut: each shard's log (swapping in
+    /// a spare) and counts, the distinct visitors, the article counts.
+    fn cut(&self, spares: &mut Vec<Vec<Entry>>) -> Cut {
+        let mut logs = Vec::new();
+        let mut traffic = TrafficCounts::default();
+        let mut came_online = 0;
+        self.sessions.for_each_payload(|s| {
+            let (log, online) = s.log.take(spares.pop().unwrap_or_default());
+            logs.push(log);
+            came_online += online;
+            let counts = s.stripe.take_counts();
+            traffic.periods.merge(&counts.periods);
+            traffic.days.merge(&counts.days);
+        });
+        let delta = Delta::of(
+            traffic,
+            self.unique.take(),
+            self.articles.counts.take_all(),
+            came_online,
+        );
+        Cut { logs, delta }
     }
 
     #[inline]
@@ -172,7 +227,8 @@ impl Inner {
             initial: self.initial,
             traffic: {
                 let mut all = TrafficCounts::default();
-                self.sessions.for_each_payload(|s| s.merge_into(&mut all));
+                self.sessions
+                    .for_each_payload(|s| s.stripe.merge_into(&mut all));
                 all
             },
             unique: self.unique.snapshot(),
@@ -197,7 +253,7 @@ impl Inner {
         self.initial = state.initial;
         let mut first = Some(traffic);
         self.sessions
-            .for_each_payload(|s| s.replace(first.take().unwrap_or_default()));
+            .for_each_payload(|s| s.stripe.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
         let articles = std::mem::take(&mut state.articles);
         self.articles
@@ -268,9 +324,26 @@ impl Counter {
         CounterBuilder::default()
     }
 
-    /// Wraps the state; with `autosave` (nanoseconds of the clock), starts background saves.
-    pub(crate) fn from_inner(inner: Inner, autosave: Option<i64>) -> Counter {
+    /// Wraps the state; with `autosave` or `sync` (nanoseconds of the clock), starts background
+    /// saves or syncs.
+    pub(crate) fn from_inner(inner: Inner, autosave: Option<i64>, sync: Option<i64>) -> Counter {
         let inner = Arc::new(inner);
+        let sync = sync.map(|every| {
+            let job = periodic::Job {
+                target: Arc::downgrade(&inner),
+                now: Inner::now,
+                // Failures are in the sync status, and what failed is sent by the next sync.
+                run: |inner: &Inner| {
+                    let _ = inner.sync();
+                },
+            };
+            Arc::new(periodic::start(
+                "visitor-counter-sync",
+                job,
+                every,
+                inner.now(),
+            ))
+        });
         let autosave = autosave.map(|every| {
             let now = inner.now();
             let job = periodic::Job {
@@ -285,6 +358,7 @@ impl Counter {
             Arc::new(periodic::start("visitor-counter-autosave", job, every, now))
         });
         Counter {
+            _sync: sync,
             _autosave: autosave,
             inner,
         }
@@ -304,7 +378,7 @@ impl Counter {
     /// yet tracked. Every 4,096th page view on a shard tries (never waits for) the upkeep locks.
     #[inline]
     pub fn hit(&self, visitor: VisitorId) {
-        self.record(visitor, self.now());
+        self.record(visitor, self.now(), None);
     }
 
     /// Records one page view of an article page by `visitor`, now: a page view as [`hit`]
@@ -318,20 +392,46 @@ impl Counter {
     /// [`hit`]: Counter::hit
     pub fn view_article(&self, article: ArticleId, visitor: VisitorId) {
         let now = self.now();
-        let keys = self.record(visitor, now);
         let articles = &self.inner.articles;
-        if articles.view(article, visitor, now, &keys) && articles.dedup.over_bound() {
-            articles.dedup.try_upkeep(now);
+        let counted = articles.dedup.admit(article, visitor, now);
+        let keys = self.record(visitor, now, Some((article, counted)));
+        if counted {
+            articles.counts.count(article, &keys);
+            if articles.dedup.over_bound() {
+                articles.dedup.try_upkeep(now);
+            }
         }
     }
 
+    /// Records a page view (of `article`, with whether its view counts), and returns its
+    /// period keys.
     #[inline]
-    fn record(&self, visitor: VisitorId, now: i64) -> PeriodKeys {
+    fn record(
+        &self,
+        visitor: VisitorId,
+        now: i64,
+        article: Option<(ArticleId, bool)>,
+    ) -> PeriodKeys {
         let inner = &*self.inner;
-        let (touch, recorded) = inner.sessions.touch(visitor, now, |touch, stripe| {
-            stripe.record(&inner.calendar, now, touch.new_visit)
+        let (touch, (recorded, new_day)) = inner.sessions.touch(visitor, now, |touch, load| {
+            let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
+            let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
+            let flags = match article {
+                Some((_, true)) => log::ARTICLE | log::COUNTED,
+                Some((_, false)) => log::ARTICLE,
+                None => 0,
+            } | if touch.new_visit { log::NEW_VISIT } else { 0 }
+                | if new_day { log::NEW_DAY } else { 0 };
+            let entry = Entry {
+                key: session_key(visitor),
+                at: now,
+                article: article.map_or(0, |(a, _)| a.as_u64()),
+                flags,
+            };
+            load.log.push(entry, touch.came_online);
+            (recorded, new_day)
         });
-        if touch.previous.is_none_or(|p| p < recorded.day.start) {
+        if new_day {
             inner.unique.insert(visitor, &recorded.day.keys);
         }
         if recorded.upkeep_due || (touch.previous.is_none() && inner.sessions.over_bound()) {
@@ -359,17 +459,33 @@ impl Counter {
         inner.articles.dedup.try_upkeep(now);
         let keys = inner.calendar.day(now).keys;
         let (mut visits, mut page_views) = (Periods::default(), Periods::default());
-        inner
-            .sessions
-            .for_each_payload(|s| s.add_periods(&keys, &mut visits, &mut page_views));
-        // Saturating, as every count is: `initial` is the builder's or a snapshot's.
-        visits.total = visits.total.saturating_add(inner.initial.visits);
-        page_views.total = page_views.total.saturating_add(inner.initial.page_views);
+        let view = inner.sharing.as_ref().map(|s| s.view.read());
+        let mut came_online = 0;
+        inner.sessions.for_each_payload(|s| {
+            s.stripe.add_periods(&keys, &mut visits, &mut page_views);
+            came_online += s.log.came_online();
+        });
+        let mut visitors = inner.unique.periods(&keys);
+        let online = match &view {
+            Some(view) => {
+                view.add_traffic(&keys, &mut visits, &mut page_views);
+                view.add_visitors(&keys, &mut visitors);
+                view.online(now, inner.sessions.online_window(), came_online)
+                    .unwrap_or_else(|| inner.sessions.online())
+            }
+            None => {
+                // Saturating, as every count is: `initial` is the builder's or a snapshot's
+                // (a shared site holds its own).
+                visits.total = visits.total.saturating_add(inner.initial.visits);
+                page_views.total = page_views.total.saturating_add(inner.initial.page_views);
+                inner.sessions.online()
+            }
+        };
         Stats {
-            online: inner.sessions.online(),
+            online,
             visits,
             page_views,
-            visitors: inner.unique.periods(&keys),
+            visitors,
         }
     }
 
@@ -378,9 +494,12 @@ impl Counter {
     /// **Locking:** read-locks the article's shard.
     pub fn article_stats(&self, article: ArticleId) -> ArticleStats {
         let keys = self.inner.calendar.day(self.now()).keys;
-        ArticleStats {
-            views: self.inner.articles.stats(article, &keys),
+        let view = self.inner.sharing.as_ref().map(|s| s.view.read());
+        let mut views = self.inner.articles.stats(article, &keys);
+        if let Some(view) = &view {
+            views += view.article(article, &keys);
         }
+        ArticleStats { views }
     }
 
     /// The `n` most viewed articles in `period`: articles with at least one counted view, most
@@ -389,7 +508,19 @@ impl Counter {
     /// **Locking:** read-locks each shard of the article table in turn.
     pub fn top_articles(&self, period: Period, n: usize) -> Vec<(ArticleId, u64)> {
         let keys = self.inner.calendar.day(self.now()).keys;
-        self.inner.articles.top(period, n, &keys)
+        let articles = &self.inner.articles;
+        match self.inner.sharing.as_ref().map(|s| s.view.read()) {
+            None => articles.top(period, n, &keys),
+            Some(view) => {
+                // The site's top `n` and every article viewed since its last sync hold the top
+                // `n` of site and delta together: any other article has no more views than the
+                // site's `n`th, which the delta cannot lower.
+                let here = articles.top(period, usize::MAX, &keys);
+                view.top(period, n, &keys, here.into_iter().map(|(id, _)| id), |id| {
+                    articles.stats(id, &keys).get(period)
+                })
+            }
+        }
     }
 
     /// The last `days` local days, oldest first and today last, one row per day with zeros where
@@ -406,10 +537,14 @@ impl Counter {
             .collect();
         let keys: Vec<i32> = dates.iter().map(|d| d.to_julian_day()).collect();
         let mut tallies = vec![Tally::default(); keys.len()];
+        let view = self.inner.sharing.as_ref().map(|s| s.view.read());
         self.inner
             .sessions
-            .for_each_payload(|s| s.add_days(&keys, &mut tallies));
-        let visitors = self.inner.unique.days(&keys);
+            .for_each_payload(|s| s.stripe.add_days(&keys, &mut tallies));
+        let mut visitors = self.inner.unique.days(&keys);
+        if let Some(view) = &view {
+            view.add_days(&keys, &mut tallies, &mut visitors);
+        }
         dates
             .into_iter()
             .zip(tallies)
@@ -438,6 +573,39 @@ impl Counter {
     /// file system refuses (the old snapshot and the counter's state are untouched).
     pub fn save(&self) -> Result<(), SnapshotError> {
         self.inner.save()
+    }
+
+    /// Syncs with the site this counter shares (see [`CounterBuilder::redis`]): sends the page
+    /// views recorded since the last sync, and reads the site's numbers. The background thread
+    /// does this every `sync_every`; call it to sync now (a test, a shutdown).
+    ///
+    /// **Locking:** one sync at a time; page views keep flowing (each shard, the unique-visitor
+    /// lock and the article table are locked in turn while their counts are taken, and readings
+    /// wait for that).
+    ///
+    /// # Errors
+    /// When the counter does not share a site, the server cannot be reached or does not answer
+    /// within `sync_timeout`, or the site was created with another calendar or other windows.
+    /// Nothing recorded is lost by an error: the next sync sends it.
+    ///
+    /// [`CounterBuilder::redis`]: crate::CounterBuilder
+    pub fn sync(&self) -> Result<(), SyncError> {
+        self.inner.sync()
+    }
+
+    /// How syncs have gone so far, and the page views not yet sent. A counter that does not
+    /// share a site has the default status.
+    pub fn sync_status(&self) -> SyncStatus {
+        match &self.inner.sharing {
+            None => SyncStatus::default(),
+            Some(sharing) => {
+                let mut live = 0;
+                self.inner
+                    .sessions
+                    .for_each_payload(|s| live += s.log.len() as u64);
+                sharing.status(live)
+            }
+        }
     }
 
     /// How saves have gone so far (counts, last error, last save time).

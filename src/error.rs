@@ -35,6 +35,12 @@ pub enum BuildError {
     },
     /// The snapshot file exists but cannot be read; it was left as it was.
     Snapshot(SnapshotError),
+    /// The Redis options of a shared site are wrong (feature `redis`): a malformed URL, a site
+    /// name with braces, an `initial_total` Redis cannot hold.
+    Redis {
+        /// What is wrong, and how to fix it.
+        reason: String,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -72,6 +78,7 @@ impl fmt::Display for BuildError {
                 "unknown time zone {name:?}: give an IANA name such as \"Asia/Ho_Chi_Minh\" or \
                  \"Europe/Berlin\""
             ),
+            BuildError::Redis { reason } => write!(f, "{reason}"),
             BuildError::Snapshot(e) => write!(
                 f,
                 "{e}; the file was left as it was: fix or remove it, or build with \

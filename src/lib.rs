@@ -70,6 +70,7 @@ mod counter;
 mod error;
 mod ids;
 pub mod snapshot;
+mod sync;
 mod visitors;
 #[cfg(feature = "bots")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
@@ -81,6 +82,7 @@ pub use calendar::periods::{Period, Periods, HISTORY_DAYS};
 pub use counter::{ArticleStats, Counter, DayCounts, Exclusion, Exclusions, SaveStatus, Stats};
 pub use error::{BuildError, SnapshotError};
 pub use ids::{ArticleId, VisitorId};
+pub use sync::{SyncError, SyncStatus};
 #[cfg(feature = "bots")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bots")))]
 pub use web::bots;

@@ -177,13 +177,18 @@ impl Rankings {
         }
     }
 
-    /// Records an article's views after a counted view at `keys`; `views` is the article's
-    /// buckets after the view.
-    pub(crate) fn update(&self, id: ArticleId, keys: &PeriodKeys, views: &PeriodBuckets<u64>) {
+    /// Records an article's views after a counted view at `keys` (or, without `keys`, after
+    /// views in any of the periods `views` holds); `views` is the article's buckets after them.
+    pub(crate) fn update(
+        &self,
+        id: ArticleId,
+        keys: Option<&PeriodKeys>,
+        views: &PeriodBuckets<u64>,
+    ) {
         let mut shard = self.shards[shard_of(id)].lock();
         shard
             .lists
-            .update_each(views, Some(keys), |list, v| list.update(id.as_u64(), v));
+            .update_each(views, keys, |list, v| list.update(id.as_u64(), v));
     }
 
     /// The top `n` (at most [`TOP`]) articles of `period` at `now`, most views first.

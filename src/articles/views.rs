@@ -1,8 +1,9 @@
 //! Article view counters, refresh dedup and "most read" rankings.
 //!
 //! Each article has its own [`PeriodBuckets`] (the same calendar buckets as the site's
-//! counters) in a `DashMap`; [`Dedup`] decides whether a view counts; [`Rankings`] keeps the
-//! top lists that `top_articles` reads.
+//! counters) in a `DashMap`, with the [`Rankings`] that `top_articles` reads: an
+//! [`ArticleCounts`]. [`Dedup`] decides whether a view counts. A counter that shares its site
+//! keeps the site's article counts in an [`ArticleCounts`] of their own (see `sync/site.rs`).
 //!
 //! # Locking
 //! A counted view write-locks the article's shard of the counter table, then (after releasing
@@ -20,46 +21,65 @@ use crate::articles::dedup::{Dedup, SavedDedup};
 use crate::articles::rankings::{Rankings, TOP};
 use crate::calendar::local::PeriodKeys;
 use crate::calendar::periods::{Period, PeriodBuckets, Periods};
-use crate::ids::{ArticleId, IdBuildHasher, VisitorId};
+use crate::ids::{ArticleId, IdBuildHasher};
 
 /// From this many articles, a restore ranks them on a second thread: below, ranking inline
 /// (about 0.1 µs an article) costs less than starting a thread.
 const THREADED_RANKING_MIN: usize = 2_048;
 
-pub(crate) struct ArticleViews {
+/// Every article's counted views per period, and the rankings over them.
+pub(crate) struct ArticleCounts {
     counts: DashMap<ArticleId, PeriodBuckets<u64>, IdBuildHasher>,
-    pub(crate) dedup: Dedup,
     rankings: Rankings,
+    /// Whether views update the rankings. A counter sharing its site ranks the site's counts,
+    /// not its own since the last sync.
+    ranked: bool,
 }
 
-impl ArticleViews {
-    pub(crate) fn new(dedup_window: i64, max_dedup_entries: usize) -> ArticleViews {
-        ArticleViews {
+impl ArticleCounts {
+    pub(crate) fn new() -> ArticleCounts {
+        ArticleCounts {
             counts: DashMap::with_hasher(IdBuildHasher::default()),
-            dedup: Dedup::new(dedup_window, max_dedup_entries),
             rankings: Rankings::new(),
+            ranked: true,
         }
     }
 
-    /// Counts a view of `article` by `visitor` at `now`, unless that visitor had a view of it
-    /// counted less than the dedup window ago. Returns whether it was counted.
-    pub(crate) fn view(
-        &self,
-        article: ArticleId,
-        visitor: VisitorId,
-        now: i64,
-        keys: &PeriodKeys,
-    ) -> bool {
-        if !self.dedup.admit(article, visitor, now) {
-            return false;
-        }
+    /// Whether views update the rankings (see `ranked`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn rank(&mut self, ranked: bool) {
+        self.ranked = ranked;
+    }
+
+    /// Counts one view of `article` at `keys`.
+    pub(crate) fn count(&self, article: ArticleId, keys: &PeriodKeys) {
         let after = {
             let mut views = self.counts.entry(article).or_default();
             views.record(keys, |c| *c = c.saturating_add(1));
-            views.clone()
+            self.ranked.then(|| views.clone())
         };
-        self.rankings.update(article, keys, &after);
-        true
+        if let Some(after) = after {
+            self.rankings.update(article, Some(keys), &after);
+        }
+    }
+
+    /// Replaces one article's counts with `views`, which for every period are at least what
+    /// it held (a shared site's counts, which only grow).
+    pub(crate) fn set(&self, article: ArticleId, views: PeriodBuckets<u64>) {
+        if self.ranked {
+            self.rankings.update(article, None, &views);
+        }
+        self.counts.insert(article, views);
+    }
+
+    /// Takes every article's counts, leaving none (the rankings are not kept: see `ranked`).
+    pub(crate) fn take_all(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)> {
+        let mut all = Vec::new();
+        self.counts.retain(|id, views| {
+            all.push((*id, std::mem::take(views)));
+            false
+        });
+        all
     }
 
     /// Views of one article per reading period (zeros for an unseen article).
@@ -91,41 +111,27 @@ impl ArticleViews {
         all
     }
 
-    /// Forgets one article's counts and dedup state.
+    /// Forgets one article's counts.
     pub(crate) fn reset(&self, article: ArticleId) {
         self.counts.remove(&article);
-        self.dedup.forget_article(article);
         // Rebuilt from the remaining articles: one of them may move up into the lists.
-        self.rankings.rebuild_shard(article, &self.all_counts());
+        self.rankings.rebuild_shard(article, &self.all());
     }
 
     /// A copy of every article's counters, taken one shard at a time.
-    fn all_counts(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)> {
+    pub(crate) fn all(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)> {
         self.counts
             .iter()
             .map(|e| (*e.key(), e.value().clone()))
             .collect()
     }
 
-    /// Counters and dedup state (for a snapshot), instants as ages before `saved_at`.
-    pub(crate) fn records(
-        &self,
-        saved_at: i64,
-    ) -> (Vec<(ArticleId, PeriodBuckets<u64>)>, Vec<SavedDedup>) {
-        (self.all_counts(), self.dedup.records(saved_at))
-    }
-
-    /// Restores vetted counters and dedup state (see `Inner::restore`) into these empty tables
-    /// while nothing else can see them (hence `&mut self`).
+    /// Restores vetted counters into this empty table while nothing else can see it (hence
+    /// `&mut self`).
     ///
     /// The rankings are rebuilt from `counts` while the counter table fills: for a large restore
     /// on a second thread (inline if none can be started).
-    pub(crate) fn restore(
-        &mut self,
-        saved_at: i64,
-        counts: Vec<(ArticleId, PeriodBuckets<u64>)>,
-        dedup: &[SavedDedup],
-    ) {
+    pub(crate) fn restore(&mut self, counts: Vec<(ArticleId, PeriodBuckets<u64>)>) {
         debug_assert!(self.counts.is_empty());
         let table = DashMap::with_capacity_and_hasher(counts.len(), IdBuildHasher::default());
         // `fill` returns whether an article is repeated.
@@ -144,11 +150,8 @@ impl ArticleViews {
         if repeated {
             // A rebuild offers each article once: rank the copy of a repeated article that the
             // table kept (the last), alone.
-            self.rankings.rebuild(&self.all_counts());
+            self.rankings.rebuild(&self.all());
         }
-        // Freed first, so that the dedup tables can reuse its memory.
-        drop(counts);
-        self.dedup.restore(saved_at, dedup);
     }
 
     /// Empties every article's week buckets (after a change of the week's first day).
@@ -156,7 +159,64 @@ impl ArticleViews {
         for mut e in self.counts.iter_mut() {
             e.value_mut().clear_weeks();
         }
-        self.rankings.rebuild(&self.all_counts());
+        self.rankings.rebuild(&self.all());
+    }
+}
+
+/// The article side of a counter: counts and rankings, and the refresh dedup.
+pub(crate) struct ArticleViews {
+    pub(crate) counts: ArticleCounts,
+    pub(crate) dedup: Dedup,
+}
+
+impl ArticleViews {
+    pub(crate) fn new(dedup_window: i64, max_dedup_entries: usize) -> ArticleViews {
+        ArticleViews {
+            counts: ArticleCounts::new(),
+            dedup: Dedup::new(dedup_window, max_dedup_entries),
+        }
+    }
+
+    /// Views of one article per reading period (zeros for an unseen article).
+    pub(crate) fn stats(&self, article: ArticleId, now: &PeriodKeys) -> Periods {
+        self.counts.stats(article, now)
+    }
+
+    /// The `n` articles with the most views in `period` (see [`ArticleCounts::top`]).
+    pub(crate) fn top(&self, period: Period, n: usize, now: &PeriodKeys) -> Vec<(ArticleId, u64)> {
+        self.counts.top(period, n, now)
+    }
+
+    /// Forgets one article's counts and dedup state.
+    pub(crate) fn reset(&self, article: ArticleId) {
+        self.counts.reset(article);
+        self.dedup.forget_article(article);
+    }
+
+    /// Counters and dedup state (for a snapshot), instants as ages before `saved_at`.
+    pub(crate) fn records(
+        &self,
+        saved_at: i64,
+    ) -> (Vec<(ArticleId, PeriodBuckets<u64>)>, Vec<SavedDedup>) {
+        (self.counts.all(), self.dedup.records(saved_at))
+    }
+
+    /// Restores vetted counters and dedup state (see `Inner::restore`) into these empty tables
+    /// while nothing else can see them (hence `&mut self`).
+    pub(crate) fn restore(
+        &mut self,
+        saved_at: i64,
+        counts: Vec<(ArticleId, PeriodBuckets<u64>)>,
+        dedup: &[SavedDedup],
+    ) {
+        self.counts.restore(counts);
+        // Restored after the counts were freed, so that the dedup tables can reuse their memory.
+        self.dedup.restore(saved_at, dedup);
+    }
+
+    /// Empties every article's week buckets (after a change of the week's first day).
+    pub(crate) fn clear_weeks(&self) {
+        self.counts.clear_weeks();
     }
 }
 

@@ -392,6 +392,45 @@ impl<T: Default> PeriodBuckets<T> {
     pub(crate) fn day(&self, day: i32) -> Option<&T> {
         self.day.get(day)
     }
+
+    /// The bucket of period `key` of `span` (the total's key is ignored), rolling that span's
+    /// buckets over as [`record`](Self::record) does; `None` for a period older than both held.
+    pub(crate) fn bucket_mut(&mut self, span: Span, key: i32) -> Option<&mut T> {
+        match span {
+            Span::Day => self.day.slot_mut(key),
+            Span::Week => self.week.slot_mut(key),
+            Span::Month => self.month.slot_mut(key),
+            Span::Year => self.year.slot_mut(key),
+            Span::Total => Some(&mut self.total),
+        }
+    }
+
+    /// The same buckets, each value turned into another by `f`.
+    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> PeriodBuckets<U> {
+        let roll = |r: &Rolling<T>| Rolling {
+            slots: [
+                (r.slots[0].0, f(&r.slots[0].1)),
+                (r.slots[1].0, f(&r.slots[1].1)),
+            ],
+        };
+        PeriodBuckets {
+            day: roll(&self.day),
+            week: roll(&self.week),
+            month: roll(&self.month),
+            year: roll(&self.year),
+            total: f(&self.total),
+        }
+    }
+}
+
+/// The kinds of period a bucket belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Span {
+    Day,
+    Week,
+    Month,
+    Year,
+    Total,
 }
 
 #[cfg(test)]

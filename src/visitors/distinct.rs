@@ -33,7 +33,7 @@ const M: usize = 1 << P;
 /// Bits of the hash left after the register index.
 const Q: usize = 64 - P as usize;
 /// Histogram entries: register values `0..=Q + 1`.
-const HISTOGRAM: usize = Q + 2;
+pub(crate) const HISTOGRAM: usize = Q + 2;
 
 /// A hasher for values that are already uniformly mixed 64-bit hashes.
 #[derive(Default, Clone, Copy)]
@@ -158,16 +158,23 @@ impl Sketch {
 
     /// Ertl's improved raw estimate (his Algorithm 6).
     fn estimate(&self) -> f64 {
-        let m = M as f64;
-        let c = &self.histogram;
-        let mut z = m * tau(1.0 - f64::from(c[Q + 1]) / m);
-        for k in (1..=Q).rev() {
-            z = 0.5 * (z + f64::from(c[k]));
-        }
-        z += m * sigma(f64::from(c[0]) / m);
-        let alpha_inf = 0.5 / std::f64::consts::LN_2;
-        alpha_inf * m * m / z
+        estimate(&self.histogram)
     }
+}
+
+/// Ertl's improved raw estimate (his Algorithm 6) of a sketch whose register histogram is
+/// `histogram` (`histogram[k]` registers hold `k`; missing entries count as zero). Also reads
+/// the sketches a shared site keeps in Redis, which are built the same way.
+pub(crate) fn estimate(histogram: &[u32]) -> f64 {
+    let m = M as f64;
+    let c = |k: usize| f64::from(histogram.get(k).copied().unwrap_or(0));
+    let mut z = m * tau(1.0 - c(Q + 1) / m);
+    for k in (1..=Q).rev() {
+        z = 0.5 * (z + c(k));
+    }
+    z += m * sigma(c(0) / m);
+    let alpha_inf = 0.5 / std::f64::consts::LN_2;
+    alpha_inf * m * m / z
 }
 
 fn sigma(mut x: f64) -> f64 {

@@ -79,6 +79,8 @@ pub(crate) struct Touch {
     pub new_visit: bool,
     /// The visitor's previous page view, if it was still tracked.
     pub previous: Option<i64>,
+    /// The visitor was not online before this page view.
+    pub came_online: bool,
 }
 
 /// Durations in nanoseconds and the bound, validated by the builder.
@@ -269,13 +271,13 @@ impl<P> Sessions<P> {
         let seen_again = |e: &mut Packed, s: Packed| {
             let last = s.last_seen();
             *e = Packed::new(last.max(now), true);
-            let touch = Touch {
+            Touch {
                 new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
                 previous: Some(last),
-            };
-            (touch, !s.online())
+                came_online: !s.online(),
+            }
         };
-        let (touch, came_online) = match shard.map.entry(k) {
+        let touch = match shard.map.entry(k) {
             MapEntry::Occupied(mut e) => {
                 let s = *e.get();
                 seen_again(e.get_mut(), s)
@@ -286,15 +288,15 @@ impl<P> Sessions<P> {
                 None => {
                     e.insert(Packed::new(now, true));
                     self.len.fetch_add(1, Ordering::Relaxed);
-                    let touch = Touch {
+                    Touch {
                         new_visit: true,
                         previous: None,
-                    };
-                    (touch, true)
+                        came_online: true,
+                    }
                 }
             },
         };
-        if came_online {
+        if touch.came_online {
             self.online.fetch_add(1, Ordering::Relaxed);
             shard.came_online.push((now, k));
         }
@@ -349,6 +351,11 @@ impl<P> Sessions<P> {
     /// Visitors flagged online (exact for the instant of the last [`Sessions::upkeep`]).
     pub(crate) fn online(&self) -> u64 {
         self.online.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// The online window, in nanoseconds.
+    pub(crate) fn online_window(&self) -> i64 {
+        self.cfg.online_window
     }
 
     /// Visitors tracked.

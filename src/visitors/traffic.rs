@@ -109,6 +109,12 @@ impl Stripe {
         all.days.merge(&self.counts.days);
     }
 
+    /// Takes the counts recorded so far, leaving zeros (a shared site's counter hands them to
+    /// its next sync).
+    pub(crate) fn take_counts(&mut self) -> TrafficCounts {
+        std::mem::take(&mut self.counts)
+    }
+
     /// Replaces the counts (restoring a snapshot into one stripe, clearing the others).
     pub(crate) fn replace(&mut self, counts: TrafficCounts) {
         *self = Stripe {

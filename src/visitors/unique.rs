@@ -59,6 +59,12 @@ impl Unique {
         self.inner.lock().clone()
     }
 
+    /// Takes the state recorded so far, leaving it empty (a shared site's counter hands it to
+    /// its next sync).
+    pub(crate) fn take(&self) -> UniqueCounts {
+        std::mem::take(&mut *self.inner.lock())
+    }
+
     /// Replaces the state with a restored one.
     pub(crate) fn restore(&self, counts: UniqueCounts) {
         *self.inner.lock() = counts;

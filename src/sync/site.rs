@@ -1,0 +1,242 @@
+//! What a counter that shares its site reads: the site's numbers as of its last sync (a
+//! replica of the records the site's script keeps, see `site.lua`), and the counts recorded
+//! here that the site does not hold yet.
+
+use std::collections::HashMap;
+
+use crate::articles::views::ArticleCounts;
+use crate::calendar::local::PeriodKeys;
+use crate::calendar::periods::{DayRing, Period, PeriodBuckets, Periods, Span};
+use crate::ids::ArticleId;
+use crate::visitors::distinct::{estimate, HISTOGRAM};
+use crate::visitors::traffic::{Tally, TrafficCounts};
+use crate::visitors::unique::UniqueCounts;
+
+/// One record of the site as its script answers it: the record's name (`s:<kind>:<key>` or
+/// `A:<article>`), its change number, and its hash fields.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Record {
+    pub name: Vec<u8>,
+    pub number: u64,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The site's numbers as of the last sync.
+pub(crate) struct Site {
+    /// Names the site's data in Redis; another epoch means the data were lost and started over.
+    pub epoch: Option<String>,
+    /// The change number read up to.
+    pub since: u64,
+    pub traffic: TrafficCounts,
+    pub visitors: PeriodBuckets<u64>,
+    pub visitor_days: DayRing<u64>,
+    pub articles: ArticleCounts,
+    /// Visitors online at the last sync, by the counter's clock at that sync.
+    pub online: u64,
+    /// When the last sync was, by the counter's clock.
+    pub synced_at: Option<i64>,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            epoch: None,
+            since: 0,
+            traffic: TrafficCounts::default(),
+            visitors: PeriodBuckets::default(),
+            visitor_days: DayRing::default(),
+            articles: ArticleCounts::new(),
+            online: 0,
+            synced_at: None,
+        }
+    }
+}
+
+fn number(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+fn key_of(v: &[u8]) -> Option<i32> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+impl Site {
+    /// Takes in a record the site answered. A record that cannot be read (a foreign or crafted
+    /// value under the site's keys) is passed over: its reading stays as it was.
+    pub(crate) fn apply(&mut self, r: &Record) {
+        self.since = self.since.max(r.number);
+        let field = |name: &[u8]| {
+            r.fields
+                .iter()
+                .find(|(f, _)| f.as_slice() == name)
+                .and_then(|(_, v)| number(v))
+        };
+        match r.name.as_slice() {
+            [b's', b':', kind, b':', key @ ..] => {
+                let Some(key) = key_of(key) else { return };
+                let span = match kind {
+                    b'd' => Span::Day,
+                    b'w' => Span::Week,
+                    b'm' => Span::Month,
+                    b'y' => Span::Year,
+                    b't' => Span::Total,
+                    _ => return,
+                };
+                let tally = Tally {
+                    visits: field(b"v").unwrap_or(0),
+                    page_views: field(b"p").unwrap_or(0),
+                };
+                let visitors = visitors_of(&r.fields);
+                if let Some(t) = self.traffic.periods.bucket_mut(span, key) {
+                    *t = tally;
+                }
+                if let Some(v) = self.visitors.bucket_mut(span, key) {
+                    *v = visitors;
+                }
+                if span == Span::Day {
+                    if let Some(t) = self.traffic.days.slot_mut(key) {
+                        *t = tally;
+                    }
+                    if let Some(v) = self.visitor_days.slot_mut(key) {
+                        *v = visitors;
+                    }
+                }
+            }
+            [b'A', b':', id @ ..] => {
+                let Ok(id) = <[u8; 8]>::try_from(id) else {
+                    return;
+                };
+                let mut held: Vec<(Span, i32, u64)> = r
+                    .fields
+                    .iter()
+                    .filter_map(|(f, v)| {
+                        let v = number(v)?;
+                        match f.as_slice() {
+                            b"t" => Some((Span::Total, 0, v)),
+                            [kind, b':', key @ ..] => {
+                                let span = match kind {
+                                    b'd' => Span::Day,
+                                    b'w' => Span::Week,
+                                    b'm' => Span::Month,
+                                    b'y' => Span::Year,
+                                    _ => return None,
+                                };
+                                Some((span, key_of(key)?, v))
+                            }
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                // Oldest first, so that each kind keeps its two newest periods.
+                held.sort_by_key(|&(_, key, _)| key);
+                let mut views = PeriodBuckets::<u64>::default();
+                for (span, key, v) in held {
+                    if let Some(b) = views.bucket_mut(span, key) {
+                        *b = v;
+                    }
+                }
+                self.articles
+                    .set(ArticleId::from(u64::from_be_bytes(id)), views);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The distinct visitors of a period's summary: its exact count `u`, or the estimate of the
+/// sketch whose histogram is in `h<k>`; plus `e`, those a counter past its bound counted alone.
+fn visitors_of(fields: &[(Vec<u8>, Vec<u8>)]) -> u64 {
+    let mut exact = None;
+    let mut alone = 0u64;
+    let mut histogram = [0u32; HISTOGRAM];
+    let mut sketch = false;
+    for (f, v) in fields {
+        let Some(n) = number(v) else { continue };
+        match f.as_slice() {
+            b"u" => exact = Some(n),
+            b"e" => alone = n,
+            [b'h', k @ ..] => {
+                if let Some(slot) = key_of(k)
+                    .and_then(|k| usize::try_from(k).ok())
+                    .and_then(|k| histogram.get_mut(k))
+                {
+                    *slot = u32::try_from(n).unwrap_or(u32::MAX);
+                    sketch = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let counted = match (exact, sketch) {
+        (Some(n), _) => n,
+        (None, true) => estimate(&histogram).round() as u64,
+        (None, false) => 0,
+    };
+    counted.saturating_add(alone)
+}
+
+/// Counts recorded on this counter that the site's readings do not hold yet.
+#[derive(Default)]
+pub(crate) struct Delta {
+    pub traffic: TrafficCounts,
+    pub visitors: PeriodBuckets<u64>,
+    pub visitor_days: DayRing<u64>,
+    pub articles: HashMap<ArticleId, PeriodBuckets<u64>>,
+    /// Visitors that came online on this counter.
+    pub came_online: u64,
+}
+
+impl Delta {
+    /// The delta of counts taken from this counter's own tables.
+    pub(crate) fn of(
+        traffic: TrafficCounts,
+        unique: UniqueCounts,
+        articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
+        came_online: u64,
+    ) -> Delta {
+        Delta {
+            traffic,
+            visitors: unique.periods.map(|d| d.count()),
+            visitor_days: unique.days,
+            articles: articles.into_iter().collect(),
+            came_online,
+        }
+    }
+
+    /// Adds `other` in.
+    pub(crate) fn absorb(&mut self, other: Delta) {
+        self.traffic.periods.merge(&other.traffic.periods);
+        self.traffic.days.merge(&other.traffic.days);
+        self.visitors.merge(&other.visitors);
+        self.visitor_days.merge(&other.visitor_days);
+        for (id, views) in other.articles {
+            self.articles.entry(id).or_default().merge(&views);
+        }
+        self.came_online += other.came_online;
+    }
+
+    /// Adds the visitors per reading period at `now`.
+    pub(crate) fn add_visitors(&self, now: &PeriodKeys, into: &mut Periods) {
+        *into += self.visitors.read(now, |v| *v);
+    }
+
+    /// One article's views per reading period at `now`.
+    pub(crate) fn article(&self, id: ArticleId, now: &PeriodKeys) -> Periods {
+        self.articles
+            .get(&id)
+            .map(|b| b.read(now, |v| *v))
+            .unwrap_or_default()
+    }
+
+    /// The articles this delta holds views of in `period` at `now`.
+    pub(crate) fn articles_in<'a>(
+        &'a self,
+        period: Period,
+        now: &'a PeriodKeys,
+    ) -> impl Iterator<Item = ArticleId> + 'a {
+        self.articles
+            .iter()
+            .filter(move |(_, b)| b.at(period, now).is_some_and(|v| *v > 0))
+            .map(|(id, _)| *id)
+    }
+}
