@@ -323,7 +323,18 @@ impl CounterBuilder {
                     dedup_window: dedup.0,
                     max_entries: self.max_sessions,
                 };
-                inner.share(crate::sync::engine::Sharing::new(config, Box::new(store)));
+                // A random id: each counter numbers its own parts.
+                let id = {
+                    use std::hash::{BuildHasher, Hasher};
+                    std::collections::hash_map::RandomState::new()
+                        .build_hasher()
+                        .finish()
+                };
+                inner.share(crate::sync::engine::Sharing::new(
+                    config,
+                    Box::new(store),
+                    id,
+                ));
                 Some(duration_nanos(self.sync_every)).filter(|&n| n > 0)
             }
             None => None,
@@ -349,7 +360,6 @@ fn shared_store(
     initial: Tally,
     timeout: Duration,
 ) -> Result<crate::sync::redis::RedisStore, BuildError> {
-    use std::hash::{BuildHasher, Hasher};
     let redis = |reason: String| BuildError::Redis { reason };
     let client = crate::sync::redis::client(url, site).map_err(redis)?;
     if i64::try_from(initial.visits.max(initial.page_views)).is_err() {
@@ -370,12 +380,8 @@ fn shared_store(
         initial_visits: initial.visits,
         initial_page_views: initial.page_views,
     };
-    // A random id: each counter numbers its own parts.
-    let id = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
     Ok(crate::sync::redis::RedisStore::new(
-        client, site, config, timeout, id,
+        client, site, config, timeout,
     ))
 }
 

@@ -213,3 +213,305 @@ fn a_counter_that_shares_no_site_cannot_sync() {
     assert!(err.to_string().contains("redis"), "{err}");
     assert_eq!(c.sync_status(), Default::default());
 }
+
+/// Page views on two counters and the plain one, at a minute apart each, visitors staying on
+/// their counter.
+fn traffic(counters: &[Counter], one: &Counter, clock: &ManualClock, rng: &mut Rng, n: u64) {
+    for _ in 0..n {
+        let v = rng.below(40);
+        let c = &counters[(v % counters.len() as u64) as usize];
+        if rng.below(3) == 0 {
+            let a = ArticleId::from(rng.below(5));
+            c.view_article(a, VisitorId::from(v));
+            one.view_article(a, VisitorId::from(v));
+        } else {
+            c.hit(VisitorId::from(v));
+            one.hit(VisitorId::from(v));
+        }
+        clock.advance(Duration::from_secs(rng.below(90)));
+    }
+}
+
+/// Syncs each counter twice and checks that each reads as the plain counter.
+fn agree(counters: &[Counter], one: &Counter) {
+    sync_all(counters);
+    sync_all(counters);
+    let want = readings(one, 5);
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(readings(c, 5), want, "counter {i}");
+        assert_eq!(c.sync_status().pending_page_views, 0);
+    }
+}
+
+/// redis-server killed with SIGKILL in the middle of a run and started again from its
+/// append-only file: the syncs in between fail, and once it is back nothing is lost and
+/// nothing counts twice.
+#[test]
+fn redis_killed_mid_run_and_restarted_loses_nothing_and_counts_nothing_twice() {
+    let mut server = Server::start("kill");
+    let clock = ManualClock::new(START);
+    let counters: Vec<Counter> = (0..2).map(|_| shared(&server, "kill", &clock)).collect();
+    let one = plain(&clock);
+    let mut rng = Rng(77);
+    traffic(&counters, &one, &clock, &mut rng, 200);
+    counters[0].sync().unwrap();
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    server.kill();
+    for c in &counters {
+        let err = c.sync().unwrap_err();
+        assert!(err.to_string().contains("cannot be reached"), "{err}");
+    }
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    // Readings keep answering meanwhile, with this counter's own page views added.
+    assert!(counters[1].stats().page_views.total > 0);
+    let status = counters[1].sync_status();
+    assert!(
+        status.failures >= 1 && status.last_error.is_some(),
+        "{status:?}"
+    );
+    assert!(status.pending_page_views > 0, "{status:?}");
+    server.run();
+    traffic(&counters, &one, &clock, &mut rng, 50);
+    agree(&counters, &one);
+    assert_eq!(counters[1].sync_status().last_error, None);
+}
+
+/// A sync that times out while Redis holds writes back (`CLIENT PAUSE ... WRITE`) is an error;
+/// the next sync sends the same parts, which count once whether the paused call ran or not.
+#[test]
+fn a_sync_timing_out_while_writes_are_paused_is_applied_once() {
+    let server = Server::start("pause");
+    let clock = ManualClock::new(START);
+    let quick = |c: &ManualClock| {
+        Counter::builder()
+            .utc_offset(offset!(+7))
+            .clock(c.clone())
+            .redis(server.url(), "pause")
+            .sync_every(Duration::ZERO)
+            .sync_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap()
+    };
+    let counters = vec![quick(&clock), quick(&clock)];
+    let one = plain(&clock);
+    let mut rng = Rng(5);
+    traffic(&counters, &one, &clock, &mut rng, 200);
+    let mut admin = server.connection();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(20_000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    let err = counters[0].sync().unwrap_err();
+    assert!(err.to_string().contains("sync timeout"), "{err}");
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .unwrap();
+    agree(&counters, &one);
+    assert_eq!(counters[0].sync_status().failures, 1);
+}
+
+/// A call whose answer never came back although its script ran (the server busy past the
+/// timeout, then applying it): sent again, it counts nothing twice.
+#[test]
+fn a_part_applied_after_its_call_timed_out_counts_once() {
+    let server = Server::start("slow");
+    let clock = ManualClock::new(START);
+    let c = Counter::builder()
+        .utc_offset(offset!(+7))
+        .clock(clock.clone())
+        .redis(server.url(), "slow")
+        .sync_every(Duration::ZERO)
+        .sync_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let one = plain(&clock);
+    let counters = vec![c];
+    let mut rng = Rng(11);
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    counters[0].sync().unwrap();
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    // The server sleeps a second in another connection's command; the sync's call waits behind
+    // it, times out, and runs when the server wakes.
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(1)
+            .query(&mut c)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(counters[0].sync().is_err());
+    sleeper.join().unwrap();
+    // The part the timed-out call carried was applied: the site holds its number (the counter's
+    // second part).
+    let mut admin = server.connection();
+    let mut applied = || -> Vec<String> {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("vc:{slow}:c:*")
+            .query(&mut server.connection())
+            .unwrap();
+        keys.iter()
+            .map(|k| redis::cmd("GET").arg(k).query(&mut admin).unwrap())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    while applied() != ["2"] {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            applied()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    agree(&counters, &one);
+}
+
+/// The server unreachable when the counters start: they build, count and answer readings; once
+/// it is up, everything recorded reaches it.
+#[test]
+fn the_server_unreachable_at_start_gets_everything_once_it_is_up() {
+    let mut server = Server::stopped("late");
+    let clock = ManualClock::new(START);
+    let counters: Vec<Counter> = (0..2).map(|_| shared(&server, "late", &clock)).collect();
+    let one = plain(&clock);
+    let mut rng = Rng(99);
+    traffic(&counters, &one, &clock, &mut rng, 150);
+    assert!(counters[0].sync().is_err());
+    let mine = counters[0].stats();
+    assert!(mine.page_views.total > 0 && mine.page_views.total < one.stats().page_views.total);
+    server.run();
+    agree(&counters, &one);
+}
+
+/// A counter whose calendar or windows differ from those the site was created with gets an
+/// error naming the difference and sends nothing.
+#[test]
+fn a_counter_differing_from_its_site_is_refused_and_sends_nothing() {
+    let server = Server::start("differ");
+    let clock = ManualClock::new(START);
+    let first = shared(&server, "differ", &clock);
+    first.hit(VisitorId::from(1));
+    first.sync().unwrap();
+    let other = |b: visitor_counter::CounterBuilder| {
+        b.clock(clock.clone())
+            .redis(server.url(), "differ")
+            .sync_every(Duration::ZERO)
+            .build()
+            .unwrap()
+    };
+    let cases = [
+        (other(Counter::builder().utc_offset(offset!(+8))), "zone"),
+        (
+            other(
+                Counter::builder()
+                    .utc_offset(offset!(+7))
+                    .week_start(time::Weekday::Sunday),
+            ),
+            "week_start",
+        ),
+        (
+            other(
+                Counter::builder()
+                    .utc_offset(offset!(+7))
+                    .session_timeout(Duration::from_secs(600)),
+            ),
+            "session_timeout",
+        ),
+    ];
+    for (c, name) in &cases {
+        c.hit(VisitorId::from(2));
+        let err = c.sync().unwrap_err();
+        assert!(err.is_site_mismatch(), "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    first.sync().unwrap();
+    assert_eq!(first.stats().page_views.total, 1);
+}
+
+#[test]
+fn a_malformed_url_or_site_name_fails_build() {
+    for (url, site) in [
+        ("redis//127.0.0.1", "s"),
+        ("http://127.0.0.1:6379", "s"),
+        ("redis://127.0.0.1:6379", ""),
+        ("redis://127.0.0.1:6379", "a{b}"),
+    ] {
+        let err = Counter::builder().redis(url, site).build().unwrap_err();
+        assert!(
+            matches!(err, visitor_counter::BuildError::Redis { .. }),
+            "{url} {site}: {err:?}"
+        );
+    }
+    let err = Counter::builder()
+        .redis("redis://127.0.0.1:6379", "s")
+        .initial_total(u64::MAX, 0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("initial_total"), "{err}");
+}
+
+/// Foreign or crafted values under the site's keys: syncs fail with an error (or read past the
+/// value), nothing panics, and the counter goes on counting and answering.
+#[test]
+fn foreign_values_under_the_sites_keys_are_errors_not_panics() {
+    let server = Server::start("foreign");
+    let clock = ManualClock::new(START);
+    let c = shared(&server, "foreign", &clock);
+    c.hit(VisitorId::from(1));
+    c.sync().unwrap();
+    let mut admin = server.connection();
+    let damage: [&[&str]; 5] = [
+        &["HSET", "vc:{foreign}:s:t:0", "p", "lots"],
+        &["HSET", "vc:{foreign}:s:t:0", "h3", "x", "u", "-5"],
+        &["SET", "vc:{foreign}:n", "not a number"],
+        &["DEL", "vc:{foreign}:cfg"],
+        &["SET", "vc:{foreign}:cfg", "a string"],
+    ];
+    for cmd in damage {
+        let mut q = redis::cmd(cmd[0]);
+        for a in &cmd[1..] {
+            q.arg(*a);
+        }
+        let _: redis::Value = q.query(&mut admin).unwrap();
+        clock.advance(Duration::from_secs(10));
+        c.hit(VisitorId::from(2));
+        let _ = c.sync();
+        let s = c.stats();
+        assert!(s.page_views.total >= 1, "{cmd:?}: {s:?}");
+        let _ = c.history(3);
+        let _ = c.top_articles(Period::Today, 5);
+    }
+    assert!(c.sync().is_err());
+    assert!(c.sync_status().last_error.is_some());
+}
+
+/// The site's data lost on the server (a restart without persistence, a flush): the counters
+/// notice the new data and read them from the start.
+#[test]
+fn data_lost_on_the_server_are_read_again_from_the_start() {
+    let server = Server::start("flush");
+    let clock = ManualClock::new(START);
+    let counters: Vec<Counter> = (0..2).map(|_| shared(&server, "flush", &clock)).collect();
+    let one = plain(&clock);
+    let mut rng = Rng(3);
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    sync_all(&counters);
+    let _: () = redis::cmd("FLUSHALL")
+        .query(&mut server.connection())
+        .unwrap();
+    // A day later: sessions are over, so the site starting over reads as a fresh counter would.
+    clock.advance(Duration::from_secs(86_400));
+    let fresh = plain(&clock);
+    traffic(&counters, &fresh, &clock, &mut rng, 100);
+    sync_all(&counters);
+    sync_all(&counters);
+    for c in &counters {
+        assert_eq!(c.stats().page_views.today, fresh.stats().page_views.today);
+        assert_eq!(c.stats().page_views.total, fresh.stats().page_views.total);
+    }
+}

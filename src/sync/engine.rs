@@ -46,6 +46,8 @@ pub(crate) trait Store: Send {
 
 /// One call to a [`Store`].
 pub(crate) struct Call<'a> {
+    /// The id of the counter that numbered the part.
+    pub id: u64,
     pub seq: u64,
     pub part: &'a [u8],
     pub since: u64,
@@ -184,8 +186,9 @@ impl View {
     }
 }
 
-/// A part sent or to be sent.
+/// A part sent or to be sent, numbered by the counter `id`.
 struct Part {
+    id: u64,
     seq: u64,
     bytes: Vec<u8>,
     page_views: u64,
@@ -193,6 +196,10 @@ struct Part {
 
 struct Work {
     store: Box<dyn Store>,
+    /// This counter's id: a random number drawn when it was built. Parts restored from a
+    /// snapshot keep the id that numbered them, so two counters restored from copies of one
+    /// snapshot send them once between them and number their own parts apart.
+    id: u64,
     next_seq: u64,
     inflight: VecDeque<Part>,
     waiting: Batch,
@@ -215,12 +222,13 @@ pub(crate) struct Cut {
 }
 
 impl Sharing {
-    pub(crate) fn new(config: Config, store: Box<dyn Store>) -> Sharing {
+    pub(crate) fn new(config: Config, store: Box<dyn Store>, id: u64) -> Sharing {
         Sharing {
             config,
             view: RwLock::new(View::default()),
             work: Mutex::new(Work {
                 store,
+                id,
                 next_seq: 1,
                 inflight: VecDeque::new(),
                 waiting: Batch::default(),
@@ -289,6 +297,7 @@ impl Sharing {
                     let seq = work.next_seq;
                     work.next_seq += 1;
                     work.inflight.push_back(Part {
+                        id: work.id,
                         seq,
                         bytes: part.encode(self.config.session_timeout, self.config.dedup_window),
                         page_views: part.page_views(),
@@ -300,6 +309,7 @@ impl Sharing {
             }
             while let Some(part) = work.inflight.front() {
                 let call = Call {
+                    id: part.id,
                     seq: part.seq,
                     part: &part.bytes,
                     since,
@@ -311,6 +321,7 @@ impl Sharing {
         }
         let read = |work: &mut Work, since: u64| {
             work.store.call(&Call {
+                id: work.id,
                 seq: 0,
                 part: &[],
                 since,

@@ -43,8 +43,6 @@ pub(crate) struct RedisStore {
     script: Script,
     timeout: Duration,
     site: SiteConfig,
-    /// This counter's id, in hex.
-    id: String,
 }
 
 /// Checks a Redis URL and a site name (see `CounterBuilder::redis`).
@@ -63,7 +61,6 @@ impl RedisStore {
         site_name: &str,
         site: SiteConfig,
         timeout: Duration,
-        id: u64,
     ) -> RedisStore {
         RedisStore {
             client,
@@ -72,7 +69,6 @@ impl RedisStore {
             script: Script::new(SCRIPT),
             timeout,
             site,
-            id: format!("{id:016x}"),
         }
     }
 
@@ -95,7 +91,7 @@ impl RedisStore {
         invocation
             .key(&self.prefix)
             .arg(SCHEMA)
-            .arg(&self.id)
+            .arg(format!("{:016x}", call.id))
             .arg(call.seq.to_string())
             .arg(&ordered(online_edge)[..])
             .arg(online_edge.div_euclid(1_000).to_string())

@@ -68,6 +68,7 @@ impl Server {
                 "",
             ])
             .args(["--protected-mode", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "local"])
             .arg("--logfile")
             .arg(self.dir.join("redis.log"))
             .stdout(Stdio::null())
