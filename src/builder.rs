@@ -11,6 +11,7 @@ use crate::calendar::local::{Calendar, Zone};
 use crate::counter::{Counter, Inner};
 use crate::error::{BuildError, SnapshotError};
 use crate::snapshot::{self, file};
+use crate::sync::engine::SavedSync;
 use crate::visitors::sessions::SessionConfig;
 use crate::visitors::traffic::Tally;
 
@@ -293,15 +294,19 @@ impl CounterBuilder {
             )
         };
         let mut inner = fresh();
+        let mut saved_sync = None;
         if let Some(path) = &self.snapshot_path {
             file::clean_temporaries(path);
-            if let Err(e) = load(&mut inner, path) {
-                if !self.move_corrupt_aside {
-                    return Err(BuildError::Snapshot(e));
+            match load(&mut inner, path) {
+                Ok(sync) => saved_sync = sync,
+                Err(e) => {
+                    if !self.move_corrupt_aside {
+                        return Err(BuildError::Snapshot(e));
+                    }
+                    let unix_time = self.clock.now().unix_timestamp();
+                    file::move_aside(path, unix_time).map_err(BuildError::Snapshot)?;
+                    inner = fresh();
                 }
-                let unix_time = self.clock.now().unix_timestamp();
-                file::move_aside(path, unix_time).map_err(BuildError::Snapshot)?;
-                inner = fresh();
             }
         }
         #[cfg(feature = "redis")]
@@ -341,6 +346,9 @@ impl CounterBuilder {
         };
         #[cfg(not(feature = "redis"))]
         let sync_every = None;
+        if let Some(sync) = saved_sync {
+            inner.restore_sync(sync);
+        }
         Ok(Counter::from_inner(
             inner,
             self.autosave.map(duration_nanos),
@@ -385,10 +393,11 @@ fn shared_store(
     ))
 }
 
-/// Restores `inner` from the snapshot at `path`, if there is one.
-fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
+/// Restores `inner` from the snapshot at `path`, if there is one, but for its sync state,
+/// which is returned (see `Inner::restore_sync`).
+fn load(inner: &mut Inner, path: &Path) -> Result<Option<SavedSync>, SnapshotError> {
     let Some(bytes) = file::read(path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let corrupt = |reason| SnapshotError::Corrupt {
         path: Some(path.to_path_buf()),
@@ -401,7 +410,7 @@ fn load(inner: &mut Inner, path: &Path) -> Result<(), SnapshotError> {
     let state =
         snapshot::decode_with(&bytes, |state| inner.restore_counts(state)).map_err(corrupt)?;
     inner.restore_sessions(state.sessions, &bytes);
-    Ok(())
+    Ok(state.sync)
 }
 
 #[cfg(feature = "tz")]

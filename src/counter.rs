@@ -17,8 +17,8 @@ use crate::common::periodic;
 use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
-use crate::snapshot::state::{SavedCalendar, StateV3};
-use crate::sync::engine::{Cut, Sharing};
+use crate::snapshot::state::{SavedCalendar, StateV4};
+use crate::sync::engine::{Cut, SavedSync, Sharing};
 use crate::sync::log::{self, Entry, Log};
 use crate::sync::site::Delta;
 use crate::sync::{SyncError, SyncStatus};
@@ -182,7 +182,11 @@ impl Inner {
 
     /// Syncs with the shared site once (see `sync/engine.rs`).
     pub(crate) fn sync(&self) -> Result<(), SyncError> {
-        let sharing = self.sharing.as_ref().ok_or_else(SyncError::not_shared)?;
+        let sharing = self
+            .sharing
+            .as_ref()
+            .filter(|s| s.sends())
+            .ok_or_else(SyncError::not_shared)?;
         sharing.sync(self.now(), &self.calendar, |spares| self.cut(spares))
     }
 
@@ -214,34 +218,42 @@ impl Inner {
         clamp_nanos(self.clock.unix_nanos())
     }
 
-    /// Everything, as a snapshot holds it.
-    fn capture(&self) -> StateV3<'static> {
+    /// Everything, as a snapshot holds it. A shared counter's tables are read under its view's
+    /// read lock, so that no sync cuts them meanwhile: each page view they logged is saved once,
+    /// in the tables' logs, the waiting batch or a part in flight.
+    fn capture(&self) -> StateV4<'static> {
         let saved_at = self.now();
+        let view = self.sharing.as_ref().map(|s| (s, s.view.read()));
         let (articles, article_dedup) = self.articles.records(saved_at);
-        StateV3 {
+        let mut log = Vec::new();
+        let traffic = {
+            let mut all = TrafficCounts::default();
+            self.sessions.for_each_payload(|s| {
+                s.stripe.merge_into(&mut all);
+                log.extend_from_slice(s.log.entries());
+            });
+            all
+        };
+        StateV4 {
             saved_at,
             calendar: SavedCalendar {
                 zone: self.calendar.zone.describe(),
                 week_start: self.calendar.week_start.number_days_from_monday(),
             },
             initial: self.initial,
-            traffic: {
-                let mut all = TrafficCounts::default();
-                self.sessions
-                    .for_each_payload(|s| s.stripe.merge_into(&mut all));
-                all
-            },
+            traffic,
             unique: self.unique.snapshot(),
             sessions: self.sessions.table(),
             articles,
             article_dedup,
+            sync: view.map(|(sharing, view)| sharing.saved(&view, log)),
         }
     }
 
     /// Loads everything of a decoded snapshot but its sessions into this fresh state, taking it
     /// out of `state`. The state must come from `snapshot::decode_with`, which has vetted all of
     /// it but the sessions by then (instants in range, well-formed buckets).
-    pub(crate) fn restore_counts(&mut self, state: &mut StateV3<'_>) {
+    pub(crate) fn restore_counts(&mut self, state: &mut StateV4<'_>) {
         let mut traffic = std::mem::take(&mut state.traffic);
         let mut unique = std::mem::take(&mut state.unique);
         let week_start = self.calendar.week_start;
@@ -261,6 +273,21 @@ impl Inner {
         if week_changed {
             self.articles.clear_weeks();
         }
+    }
+
+    /// Gives this fresh state the vetted sync state of a decoded snapshot (after
+    /// [`share`](Self::share), if it shares its site). A counter that does not share its site
+    /// keeps the site's numbers and the counts not sent as they were, and counts on by itself:
+    /// nothing is sent, nothing read is lost.
+    pub(crate) fn restore_sync(&mut self, saved: SavedSync) {
+        let sharing = self.sharing.get_or_insert_with(Sharing::unshared);
+        let log = sharing.restore(saved);
+        let mut log = Some(log);
+        self.sessions.for_each_payload(|s| {
+            if let Some(entries) = log.take() {
+                s.log.put_back(entries);
+            }
+        });
     }
 
     /// Gives this fresh state the vetted sessions of a decoded snapshot; they may borrow from
@@ -469,6 +496,12 @@ impl Counter {
         let online = match &view {
             Some(view) => {
                 view.add_traffic(&keys, &mut visits, &mut page_views);
+                if view.site.epoch.is_none() {
+                    // Never synced: the site, which adds the initial totals once, is not read
+                    // yet.
+                    visits.total = visits.total.saturating_add(inner.initial.visits);
+                    page_views.total = page_views.total.saturating_add(inner.initial.page_views);
+                }
                 view.add_visitors(&keys, &mut visitors);
                 view.online(now, inner.sessions.online_window(), came_online)
                     .unwrap_or_else(|| inner.sessions.online())

@@ -41,7 +41,12 @@ fn workload(c: &Counter, clock: &ManualClock) {
 }
 
 /// Every golden file: each format version this release reads.
-const GOLDEN: [(u32, &str); 3] = [(1, "v1.snapshot"), (2, "v2.snapshot"), (3, "v3.snapshot")];
+const GOLDEN: [(u32, &str); 4] = [
+    (1, "v1.snapshot"),
+    (2, "v2.snapshot"),
+    (3, "v3.snapshot"),
+    (4, "v4.snapshot"),
+];
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -515,3 +515,54 @@ fn data_lost_on_the_server_are_read_again_from_the_start() {
         assert_eq!(c.stats().page_views.total, fresh.stats().page_views.total);
     }
 }
+
+/// A counter restarted from its snapshot while Redis was out of reach: the page views it had
+/// not sent are in the snapshot, and reach the site once it is back. A counter built from that
+/// snapshot without sharing keeps reading what it read.
+#[test]
+fn a_restart_from_the_snapshot_loses_nothing_not_yet_sent() {
+    let mut server = Server::stopped("restart");
+    let dir = std::env::temp_dir().join(format!("vc-shared-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("counter.snapshot");
+    let clock = ManualClock::new(START);
+    let url = server.url();
+    let build = |path: &std::path::Path| {
+        Counter::builder()
+            .utc_offset(offset!(+7))
+            .clock(clock.clone())
+            .snapshot_path(path)
+            .redis(url.clone(), "restart")
+            .sync_every(Duration::ZERO)
+            .build()
+            .unwrap()
+    };
+    let one = plain(&clock);
+    let mut rng = Rng(21);
+    {
+        let counters = vec![build(&path)];
+        traffic(&counters, &one, &clock, &mut rng, 120);
+        assert!(counters[0].sync().is_err());
+        traffic(&counters, &one, &clock, &mut rng, 60);
+        counters[0].save().unwrap();
+        assert_eq!(counters[0].stats(), one.stats());
+        assert_eq!(counters[0].sync_status().pending_page_views, 180);
+    }
+    // Built again without Redis: the same readings, nothing sent.
+    std::fs::copy(&path, dir.join("copy.snapshot")).unwrap();
+    let alone = Counter::builder()
+        .utc_offset(offset!(+7))
+        .clock(clock.clone())
+        .snapshot_path(dir.join("copy.snapshot"))
+        .build()
+        .unwrap();
+    assert_eq!(alone.stats(), one.stats());
+    assert!(alone.sync().is_err());
+    server.run();
+    let counters = vec![build(&path)];
+    assert_eq!(counters[0].stats(), one.stats());
+    traffic(&counters, &one, &clock, &mut rng, 30);
+    agree(&counters, &one);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

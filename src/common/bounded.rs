@@ -127,6 +127,24 @@ pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     String::from_utf8(bytes).map_err(D::Error::custom)
 }
 
+/// An optional [`string`].
+pub(crate) fn option_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an optional string")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            string(d).map(Some)
+        }
+    }
+    d.deserialize_option(V)
+}
+
 /// A byte string that decoding borrows from the file when it can.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Bytes<'a>(pub Cow<'a, [u8]>);

@@ -13,18 +13,22 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..8 | magic `b"VCSNAP\r\n"` |
-//! | 8..12 | format version, `u32` little-endian (this release writes 3) |
+//! | 8..12 | format version, `u32` little-endian (this release writes 4) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 of bytes 8..20 and the payload |
 //!
 //! # Format versions
 //! - 1: the payload as a bincode list of sessions (17 bytes each).
 //! - 2: sessions as one byte string of 16-byte records, decoded in place; the rest as in 1.
-//! - 3 (written by this release): sessions sorted by session key, with their online and idle
-//!   time orders, so that a restored counter reads them in place (see `visitors/saved.rs`
-//!   for the layout and `visitors/restored.rs` for how they are read); the rest as in 2. The sessions of a file
-//!   of version 1 or 2 are sorted into that layout when a counter is restored from it (which
+//! - 3: sessions sorted by session key, with their online and idle time orders, so that a
+//!   restored counter reads them in place (see `visitors/saved.rs` for the layout and
+//!   `visitors/restored.rs` for how they are read); the rest as in 2. The sessions of a file of
+//!   version 1 or 2 are sorted into that layout when a counter is restored from it (which
 //!   allocates about three times their size, once), not when it is only decoded.
+//! - 4 (written by this release): 3, then an optional sync state: what a counter that shares
+//!   its site through Redis has not sent yet (page views logged, the waiting batch, the parts
+//!   in flight with their numbers) and the site's numbers as it last read them (see
+//!   `sync/engine.rs`). Absent for a counter that does not share a site.
 //!
 //! # Versioning policy
 //! Every release reads every older format version; a release that changes the payload (or the
@@ -70,15 +74,15 @@ pub(crate) mod state;
 use time::OffsetDateTime;
 
 use crate::error::SnapshotError;
-use state::{StateV1, StateV2, StateV3};
+use state::{StateV1, StateV2, StateV3, StateV4};
 
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Writes a state as a whole snapshot file to `path`, atomically (see [`file::write_atomic`]).
 /// The payload is measured first (a snapshot may hold at most 4 GiB), then encoded straight
 /// into the file.
-pub(crate) fn save(state: &StateV3<'_>, path: &std::path::Path) -> Result<(), SnapshotError> {
+pub(crate) fn save(state: &StateV4<'_>, path: &std::path::Path) -> Result<(), SnapshotError> {
     let len = codec::size(state).map_err(SnapshotError::Encode)?;
     if len > format::MAX_PAYLOAD {
         // It could not be read back.
@@ -98,7 +102,7 @@ const CHECK_APART: usize = 1 << 20;
 
 /// Decodes a whole snapshot file of any supported version into the current state type, and
 /// vets it: a state returned here is safe to restore. It borrows its sessions from `file`.
-pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
+pub(crate) fn decode(file: &[u8]) -> Result<StateV4<'_>, String> {
     decode_with(file, |_| {})
 }
 
@@ -115,8 +119,8 @@ pub(crate) fn decode(file: &[u8]) -> Result<StateV3<'_>, String> {
 /// vetted on one thread more, while this one restores the rest (`early`).
 pub(crate) fn decode_with<'a>(
     file: &'a [u8],
-    early: impl FnOnce(&mut StateV3<'a>),
-) -> Result<StateV3<'a>, String> {
+    early: impl FnOnce(&mut StateV4<'a>),
+) -> Result<StateV4<'a>, String> {
     let (sealed, payload) = format::open_unverified(file)?;
     let large = payload.len() >= CHECK_APART;
     let (verified, decoded) = crate::common::parallel::join(
@@ -142,11 +146,14 @@ pub(crate) fn decode_with<'a>(
 }
 
 /// Decodes a payload of format `version` and vets all of it but its sessions.
-fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV3<'_>, String> {
+fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV4<'_>, String> {
     let state = match version {
-        1 => StateV3::from(StateV2::from(codec::decode::<StateV1>(payload)?)),
-        2 => StateV3::from(codec::decode::<StateV2>(payload)?),
-        3 => codec::decode::<StateV3>(payload)?,
+        1 => StateV4::from(StateV3::from(StateV2::from(codec::decode::<StateV1>(
+            payload,
+        )?))),
+        2 => StateV4::from(StateV3::from(codec::decode::<StateV2>(payload)?)),
+        3 => StateV4::from(codec::decode::<StateV3>(payload)?),
+        4 => codec::decode::<StateV4>(payload)?,
         v => {
             return Err(format!(
                 "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"

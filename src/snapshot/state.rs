@@ -3,9 +3,10 @@
 //! Each version's payload is put together from the model's own saved forms: the counters'
 //! [`TrafficCounts`] and [`UniqueCounts`], the session table's [`SavedSessions`] (whose byte
 //! layout belongs to the session table, see `visitors/saved.rs`), the articles' counters and
-//! [`SavedDedup`] entries. Format 3 ([`StateV3`]) is what this release writes. Format 2
-//! ([`StateV2`]) held the sessions as one byte column in table order, format 1 ([`StateV1`]) as
-//! a list of structs; both are still read and converted.
+//! [`SavedDedup`] entries, and a shared site's sync state. Format 4 ([`StateV4`]) is what this
+//! release writes. Format 3 ([`StateV3`]) lacked the sync state, format 2 ([`StateV2`]) held the
+//! sessions as one byte column in table order, format 1 ([`StateV1`]) as a list of structs; all
+//! are still read and converted.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,13 +15,14 @@ use crate::calendar::clock::held;
 use crate::calendar::periods::PeriodBuckets;
 use crate::common::bounded;
 use crate::ids::ArticleId;
+use crate::sync::engine::SavedSync;
 use crate::visitors::saved::{SavedSession, SavedSessions, SessionColumn};
 use crate::visitors::traffic::{Tally, TrafficCounts};
 use crate::visitors::unique::UniqueCounts;
 
-/// Format version 3: format 2 with the sessions in a [`SessionTable`].
+/// Format version 4: format 3 and, for a counter that shares its site, its sync state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StateV3<'a> {
+pub(crate) struct StateV4<'a> {
     /// The instant the snapshot was taken (nanoseconds since the Unix epoch).
     pub saved_at: i64,
     pub calendar: SavedCalendar,
@@ -34,9 +36,46 @@ pub(crate) struct StateV3<'a> {
     pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
     #[serde(deserialize_with = "bounded::vec")]
     pub article_dedup: Vec<SavedDedup>,
+    /// What a counter that shares its site has not sent yet and has read of the site (see
+    /// `sync/engine.rs`); `None` for a counter that does not.
+    pub sync: Option<SavedSync>,
 }
 
-impl StateV3<'_> {
+/// Format version 3: format 4 without the sync state, with the sessions in a [`SessionTable`]
+/// (read, no longer written).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct StateV3<'a> {
+    pub saved_at: i64,
+    pub calendar: SavedCalendar,
+    pub initial: Tally,
+    pub traffic: TrafficCounts,
+    pub unique: UniqueCounts,
+    #[serde(borrow)]
+    pub sessions: SavedSessions<'a>,
+    #[serde(deserialize_with = "bounded::vec")]
+    pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
+    #[serde(deserialize_with = "bounded::vec")]
+    pub article_dedup: Vec<SavedDedup>,
+}
+
+impl<'a> From<StateV3<'a>> for StateV4<'a> {
+    /// Format 3 as format 4: no sync state.
+    fn from(v3: StateV3<'a>) -> Self {
+        StateV4 {
+            saved_at: v3.saved_at,
+            calendar: v3.calendar,
+            initial: v3.initial,
+            traffic: v3.traffic,
+            unique: v3.unique,
+            sessions: v3.sessions,
+            articles: v3.articles,
+            article_dedup: v3.article_dedup,
+            sync: None,
+        }
+    }
+}
+
+impl StateV4<'_> {
     /// Checks everything a restore relies on but the sessions (which
     /// [`SavedSessions::validate`] checks), so that a decoded state is either refused here or
     /// safe to use (no index out of range, no instant out of range later).
@@ -60,6 +99,9 @@ impl StateV3<'_> {
         if let Some((id, _)) = self.articles.iter().find(|(_, b)| !b.is_well_formed()) {
             return Err(format!("article {id}: malformed counters"));
         }
+        if let Some(sync) = &self.sync {
+            sync.validate()?;
+        }
         if let Some(d) = self
             .article_dedup
             .iter()
@@ -71,7 +113,8 @@ impl StateV3<'_> {
     }
 }
 
-/// Format version 2: format 3 with the sessions in a [`SessionColumn`].
+/// Format version 2: format 3 with the sessions in a [`SessionColumn`] (read, no longer
+/// written).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(crate) struct StateV2<'a> {
     pub saved_at: i64,

@@ -21,7 +21,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::clock::held;
 use crate::calendar::local::{Calendar, DayInfo, PeriodKeys};
+use crate::common::bounded;
 use crate::sync::log::{Entry, ARTICLE, COUNTED, NEW_DAY, NEW_VISIT};
 
 /// Runs and article views per part: a part costs the site's script about 10 µs per visitor
@@ -30,7 +34,7 @@ pub(crate) const PART_ENTRIES: usize = 500;
 
 /// A visitor's page views within one local day, each less than the session timeout after the
 /// one before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Run {
     pub key: u64,
     pub day: i32,
@@ -44,7 +48,7 @@ pub(crate) struct Run {
 }
 
 /// A view of an article by a visitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct View {
     pub article: u64,
     pub key: u64,
@@ -55,7 +59,7 @@ pub(crate) struct View {
 }
 
 /// Counts per day that this counter decided alone (see "Bound").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Alone {
     pub page_views: u64,
     pub visits: u64,
@@ -63,11 +67,13 @@ pub(crate) struct Alone {
 }
 
 /// Page views to send, compacted.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Batch {
     /// Sorted by visitor key, then time.
+    #[serde(deserialize_with = "bounded::vec")]
     runs: Vec<Run>,
     /// Sorted by article, visitor key, then time.
+    #[serde(deserialize_with = "bounded::vec")]
     views: Vec<View>,
     alone: BTreeMap<i32, Alone>,
     /// Article views counted alone, by (article, day).
@@ -141,6 +147,44 @@ impl Batch {
             .views
             .sort_unstable_by_key(|v| (v.article, v.key, v.at));
         batch
+    }
+
+    /// Checks what sending a restored batch relies on: every day it names is known, instants
+    /// are in range, runs and views are in the order the batch keeps them.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let known = |d: &i32| self.days.contains_key(d);
+        if let Some(r) = self
+            .runs
+            .iter()
+            .find(|r| !known(&r.day) || !held(r.first) || !held(r.last) || r.first > r.last)
+        {
+            return Err(format!("a waiting run of day {}: malformed", r.day));
+        }
+        if let Some(v) = self.views.iter().find(|v| !known(&v.day) || !held(v.at)) {
+            return Err(format!(
+                "a waiting article view of day {}: malformed",
+                v.day
+            ));
+        }
+        let unknown = self
+            .alone
+            .keys()
+            .chain(self.alone_views.keys().map(|k| &k.1));
+        if let Some(d) = unknown.clone().find(|d| !known(d)) {
+            return Err(format!("waiting counts of an unknown day {d}"));
+        }
+        let runs_sorted = self
+            .runs
+            .windows(2)
+            .all(|w| (w[0].key, w[0].first) <= (w[1].key, w[1].first));
+        let views_sorted = self
+            .views
+            .windows(2)
+            .all(|w| (w[0].article, w[0].key, w[0].at) <= (w[1].article, w[1].key, w[1].at));
+        if !(runs_sorted && views_sorted) {
+            return Err("the waiting batch is out of order".into());
+        }
+        Ok(())
     }
 
     /// Whether there is nothing to send.

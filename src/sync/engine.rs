@@ -21,16 +21,19 @@
 //! while an answer is applied; never during a call to the store.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
 
-use crate::calendar::clock::from_nanos;
+use crate::calendar::clock::{from_nanos, held};
 use crate::calendar::local::{Calendar, PeriodKeys};
 use crate::calendar::periods::{Period, Periods};
+use crate::common::bounded;
 use crate::ids::ArticleId;
 use crate::sync::batch::Batch;
 use crate::sync::log::Entry;
-use crate::sync::site::{Delta, Record, Site};
+use crate::sync::site::{Delta, Record, SavedDelta, SavedSite, Site};
 use crate::sync::{ErrorKind, SyncError, SyncStatus};
 use crate::visitors::traffic::Tally;
 
@@ -187,11 +190,38 @@ impl View {
 }
 
 /// A part sent or to be sent, numbered by the counter `id`.
-struct Part {
-    id: u64,
-    seq: u64,
-    bytes: Vec<u8>,
-    page_views: u64,
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Part {
+    pub id: u64,
+    pub seq: u64,
+    #[serde(with = "shared_bytes")]
+    pub bytes: Arc<Vec<u8>>,
+    pub page_views: u64,
+}
+
+/// A part's bytes, shared by the sync that sends them and a save that copies them, as a byte
+/// string (borrowed from the file while decoding, see `common/bounded.rs`).
+mod shared_bytes {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::common::bounded::Bytes;
+
+    pub(super) fn serialize<S: Serializer>(b: &Arc<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<u8>>, D::Error> {
+        Ok(Arc::new(Bytes::deserialize(d)?.0.into_owned()))
+    }
+}
+
+/// What waits to reach the site: the parts in flight, then the waiting batch.
+#[derive(Default)]
+struct Pending {
+    parts: VecDeque<Part>,
+    waiting: Batch,
 }
 
 struct Work {
@@ -201,17 +231,23 @@ struct Work {
     /// snapshot send them once between them and number their own parts apart.
     id: u64,
     next_seq: u64,
-    inflight: VecDeque<Part>,
-    waiting: Batch,
     /// Emptied logs, handed back to the shards at the next cut.
     spares: Vec<Vec<Entry>>,
 }
 
 /// A counter's share of a site: what it sends, and what it has read.
+///
+/// Locks, in this order: the work mutex (one sync at a time, held across calls to the store),
+/// the view, the pending parts and batch (held briefly: a save reads them while a sync waits
+/// for the store).
 pub(crate) struct Sharing {
     config: Config,
+    /// False for the sync state of a snapshot restored into a counter that does not share its
+    /// site: kept, read and saved, never sent.
+    sends: bool,
     pub(crate) view: RwLock<View>,
     work: Mutex<Work>,
+    pending: Mutex<Pending>,
     status: Mutex<SyncStatus>,
 }
 
@@ -225,17 +261,41 @@ impl Sharing {
     pub(crate) fn new(config: Config, store: Box<dyn Store>, id: u64) -> Sharing {
         Sharing {
             config,
+            sends: true,
             view: RwLock::new(View::default()),
             work: Mutex::new(Work {
                 store,
                 id,
                 next_seq: 1,
-                inflight: VecDeque::new(),
-                waiting: Batch::default(),
                 spares: Vec::new(),
             }),
+            pending: Mutex::new(Pending::default()),
             status: Mutex::new(SyncStatus::default()),
         }
+    }
+
+    /// The sync state of a counter that does not share its site (see `sends`).
+    pub(crate) fn unshared() -> Sharing {
+        struct Unshared;
+        impl Store for Unshared {
+            fn call(&mut self, _: &Call<'_>) -> Result<Reply, SyncError> {
+                Err(SyncError::not_shared())
+            }
+        }
+        let config = Config {
+            session_timeout: 0,
+            dedup_window: 0,
+            max_entries: 0,
+        };
+        Sharing {
+            sends: false,
+            ..Sharing::new(config, Box::new(Unshared), 0)
+        }
+    }
+
+    /// Whether syncs send anything (see `sends`).
+    pub(crate) fn sends(&self) -> bool {
+        self.sends
     }
 
     /// Syncs once: takes what the tables recorded (`cut` gets spare logs to swap in), sends it
@@ -248,24 +308,28 @@ impl Sharing {
     ) -> Result<(), SyncError> {
         let mut work = self.work.lock();
         let work = &mut *work;
-        let logs = {
+        {
+            // The tables' counts move to the waiting delta and their page views to the waiting
+            // batch while readings and saves wait: each page view is in exactly one place.
             let mut view = self.view.write();
+            let mut pending = self.pending.lock();
             let Cut { logs, delta } = cut(&mut work.spares);
             view.waiting.absorb(delta);
-            logs
-        };
-        let mut entries = Vec::with_capacity(logs.iter().map(Vec::len).sum());
-        for mut log in logs {
-            entries.append(&mut log);
-            work.spares.push(log);
+            drop(view);
+            let mut entries = Vec::with_capacity(logs.iter().map(Vec::len).sum());
+            for mut log in logs {
+                entries.append(&mut log);
+                work.spares.push(log);
+            }
+            let batch = Batch::from_entries(entries, calendar, self.config.session_timeout);
+            pending
+                .waiting
+                .absorb(batch, self.config.session_timeout, self.config.max_entries);
         }
-        let batch = Batch::from_entries(entries, calendar, self.config.session_timeout);
-        work.waiting
-            .absorb(batch, self.config.session_timeout, self.config.max_entries);
         let result = self.send(work, now);
+        let waiting = self.pending_page_views();
         let mut status = self.status.lock();
-        status.pending_page_views =
-            work.waiting.page_views() + work.inflight.iter().map(|p| p.page_views).sum::<u64>();
+        status.pending_page_views = waiting;
         match &result {
             Ok(()) => {
                 status.syncs += 1;
@@ -280,6 +344,36 @@ impl Sharing {
         result
     }
 
+    /// Page views in the parts in flight and the waiting batch.
+    fn pending_page_views(&self) -> u64 {
+        let pending = self.pending.lock();
+        pending.waiting.page_views() + pending.parts.iter().map(|p| p.page_views).sum::<u64>()
+    }
+
+    /// Turns the waiting batch into numbered parts in flight, with its delta; false when there
+    /// are parts in flight already, or nothing waits.
+    fn number_waiting(&self, work: &mut Work) -> bool {
+        let mut view = self.view.write();
+        let mut pending = self.pending.lock();
+        if !pending.parts.is_empty() || pending.waiting.is_empty() {
+            return false;
+        }
+        let batch = std::mem::take(&mut pending.waiting);
+        for part in batch.into_parts() {
+            let seq = work.next_seq;
+            work.next_seq += 1;
+            pending.parts.push_back(Part {
+                id: work.id,
+                seq,
+                bytes: Arc::new(part.encode(self.config.session_timeout, self.config.dedup_window)),
+                page_views: part.page_views(),
+            });
+        }
+        let waiting = std::mem::take(&mut view.waiting);
+        view.inflight.absorb(waiting);
+        true
+    }
+
     /// Sends the parts in flight, then the waiting batch, then reads the changes.
     fn send(&self, work: &mut Work, now: i64) -> Result<(), SyncError> {
         let (since, epoch) = {
@@ -288,36 +382,30 @@ impl Sharing {
         };
         let mut reply = None;
         loop {
-            if work.inflight.is_empty() {
-                if work.waiting.is_empty() {
-                    break;
+            let next = self.pending.lock().parts.front().cloned();
+            let Some(part) = next else {
+                if self.number_waiting(work) {
+                    continue;
                 }
-                let batch = std::mem::take(&mut work.waiting);
-                for part in batch.into_parts() {
-                    let seq = work.next_seq;
-                    work.next_seq += 1;
-                    work.inflight.push_back(Part {
-                        id: work.id,
-                        seq,
-                        bytes: part.encode(self.config.session_timeout, self.config.dedup_window),
-                        page_views: part.page_views(),
-                    });
+                break;
+            };
+            let call = Call {
+                id: part.id,
+                seq: part.seq,
+                part: &part.bytes,
+                since,
+                now,
+            };
+            match work.store.call(&call) {
+                Ok(r) => reply = Some(r),
+                // A part the site cannot read would stop every sync: it is dropped, and said.
+                Err(e) if e.is_malformed_part() => {
+                    self.pending.lock().parts.pop_front();
+                    return Err(e);
                 }
-                let mut view = self.view.write();
-                let waiting = std::mem::take(&mut view.waiting);
-                view.inflight.absorb(waiting);
+                Err(e) => return Err(e),
             }
-            while let Some(part) = work.inflight.front() {
-                let call = Call {
-                    id: part.id,
-                    seq: part.seq,
-                    part: &part.bytes,
-                    since,
-                    now,
-                };
-                reply = Some(work.store.call(&call)?);
-                work.inflight.pop_front();
-            }
+            self.pending.lock().parts.pop_front();
         }
         let read = |work: &mut Work, since: u64| {
             work.store.call(&Call {
@@ -358,15 +446,75 @@ impl Sharing {
         }
         site.online = reply.online;
         site.synced_at = Some(now);
-        view.inflight = Delta::default();
+        // Every part is through: the site's numbers hold what was in flight.
+        if self.pending.lock().parts.is_empty() {
+            view.inflight = Delta::default();
+        }
         Ok(())
     }
 
     /// How syncing has gone; `live` page views are in the tables' logs, not cut yet.
     pub(crate) fn status(&self, live: u64) -> SyncStatus {
         let mut s = self.status.lock().clone();
-        s.pending_page_views += live;
+        s.pending_page_views = self.pending_page_views() + live;
         s
+    }
+
+    /// The sync state as a snapshot holds it, with `log`, the page views the tables logged
+    /// since the last cut. `view` and `tables` are locked by the caller, which reads the
+    /// tables meanwhile (see `Inner::capture`).
+    pub(crate) fn saved(&self, view: &View, log: Vec<Entry>) -> SavedSync {
+        let pending = self.pending.lock();
+        SavedSync {
+            log,
+            waiting: pending.waiting.clone(),
+            parts: pending.parts.iter().cloned().collect(),
+            site: view.site.saved(),
+            inflight: view.inflight.saved(),
+            waiting_delta: view.waiting.saved(),
+        }
+    }
+
+    /// Takes a snapshot's vetted sync state into this fresh counter's; the page views the
+    /// tables had logged are returned, to be put back in a log.
+    pub(crate) fn restore(&self, saved: SavedSync) -> Vec<Entry> {
+        let mut view = self.view.write();
+        view.site = Site::restored(saved.site);
+        view.inflight = Delta::restored(saved.inflight);
+        view.waiting = Delta::restored(saved.waiting_delta);
+        let mut pending = self.pending.lock();
+        pending.parts = saved.parts.into();
+        pending.waiting = saved.waiting;
+        saved.log
+    }
+}
+
+/// A shared counter's sync state as a snapshot holds it: the page views not cut into a batch
+/// yet, the waiting batch, the parts in flight (with the id and number of the counter that
+/// numbered them), the site's numbers as last read, and the deltas readings add to them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedSync {
+    #[serde(deserialize_with = "bounded::vec")]
+    pub log: Vec<Entry>,
+    pub waiting: Batch,
+    #[serde(deserialize_with = "bounded::vec")]
+    pub parts: Vec<Part>,
+    pub site: SavedSite,
+    pub inflight: SavedDelta,
+    pub waiting_delta: SavedDelta,
+}
+
+impl SavedSync {
+    /// Checks what a restore relies on: instants in range, well-formed buckets, every day a
+    /// batch names known.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some(e) = self.log.iter().find(|e| !held(e.at)) {
+            return Err(format!("a logged page view at {}: out of range", e.at));
+        }
+        self.waiting.validate()?;
+        self.site.validate()?;
+        self.inflight.validate()?;
+        self.waiting_delta.validate()
     }
 }
 

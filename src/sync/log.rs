@@ -6,8 +6,10 @@
 //! traffic. A sync takes every shard's log (swapping in an empty vector of the same capacity)
 //! and builds its batch from them on the sync thread (see `batch.rs`).
 
-/// A page view as the log holds it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// A page view as the log holds it (and a snapshot, for page views not cut into a batch yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Entry {
     /// The visitor's session key (see `ids::session_key`).
     pub key: u64,
@@ -57,9 +59,20 @@ impl Log {
         self.entries.len()
     }
 
+    /// Those page views.
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
     /// Visitors that came online since the log was last taken.
     pub(crate) fn came_online(&self) -> u64 {
         self.came_online
+    }
+
+    /// Puts back page views a snapshot held (logged, not cut yet), whether or not logging is
+    /// enabled: the next cut takes them.
+    pub(crate) fn put_back(&mut self, entries: Vec<Entry>) {
+        self.entries.extend(entries);
     }
 
     /// Takes the entries recorded so far, leaving `spare` (emptied) to record into, and the

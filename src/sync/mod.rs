@@ -55,6 +55,8 @@ pub(crate) enum ErrorKind {
     SiteDiffers,
     /// The server answered something this counter cannot read.
     Reply,
+    /// The site's script could not read a part (dropped: see `engine.rs`).
+    MalformedPart,
 }
 
 impl SyncError {
@@ -70,6 +72,12 @@ impl SyncError {
     /// match.
     pub fn is_site_mismatch(&self) -> bool {
         self.kind == ErrorKind::SiteDiffers
+    }
+
+    /// Whether the site's script could not read the part sent (it is dropped, so that it does
+    /// not stop every later sync).
+    pub(crate) fn is_malformed_part(&self) -> bool {
+        self.kind == ErrorKind::MalformedPart
     }
 }
 

@@ -142,6 +142,8 @@ fn error(e: &redis::RedisError) -> SyncError {
         ErrorKind::Timeout
     } else if text.contains("VC_SITE") {
         ErrorKind::SiteDiffers
+    } else if text.contains("VC_PART") {
+        ErrorKind::MalformedPart
     } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
         ErrorKind::Connection
     } else {
@@ -155,6 +157,9 @@ fn error(e: &redis::RedisError) -> SyncError {
              another site name"
         ),
         ErrorKind::Connection => format!("Redis cannot be reached: {text}"),
+        ErrorKind::MalformedPart => format!(
+            "the site's script could not read a part of page views, which was dropped ({text})"
+        ),
         _ => format!("Redis answered with an error: {text}"),
     };
     SyncError::new(kind, message)

@@ -4,9 +4,13 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::articles::views::ArticleCounts;
+use crate::calendar::clock::held;
 use crate::calendar::local::PeriodKeys;
 use crate::calendar::periods::{DayRing, Period, PeriodBuckets, Periods, Span};
+use crate::common::bounded;
 use crate::ids::ArticleId;
 use crate::visitors::distinct::{estimate, HISTOGRAM};
 use crate::visitors::traffic::{Tally, TrafficCounts};
@@ -238,5 +242,134 @@ impl Delta {
             .iter()
             .filter(move |(_, b)| b.at(period, now).is_some_and(|v| *v > 0))
             .map(|(id, _)| *id)
+    }
+}
+
+/// A [`Site`] as a snapshot holds it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedSite {
+    #[serde(deserialize_with = "bounded::option_string")]
+    pub epoch: Option<String>,
+    pub since: u64,
+    pub traffic: TrafficCounts,
+    pub visitors: PeriodBuckets<u64>,
+    pub visitor_days: DayRing<u64>,
+    #[serde(deserialize_with = "bounded::vec")]
+    pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
+    pub online: u64,
+    pub synced_at: Option<i64>,
+}
+
+/// Whether restored counts are safe to use (their buckets in order).
+fn well_formed(
+    traffic: &TrafficCounts,
+    visitors: &PeriodBuckets<u64>,
+    visitor_days: &DayRing<u64>,
+    articles: &[(ArticleId, PeriodBuckets<u64>)],
+) -> bool {
+    traffic.periods.is_well_formed()
+        && traffic.days.is_well_formed()
+        && visitors.is_well_formed()
+        && visitor_days.is_well_formed()
+        && articles.iter().all(|(_, b)| b.is_well_formed())
+}
+
+impl SavedSite {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let well_formed = well_formed(
+            &self.traffic,
+            &self.visitors,
+            &self.visitor_days,
+            &self.articles,
+        ) && self.synced_at.is_none_or(held);
+        well_formed
+            .then_some(())
+            .ok_or_else(|| "malformed site readings".into())
+    }
+}
+
+impl Site {
+    pub(crate) fn saved(&self) -> SavedSite {
+        SavedSite {
+            epoch: self.epoch.clone(),
+            since: self.since,
+            traffic: self.traffic.clone(),
+            visitors: self.visitors.clone(),
+            visitor_days: self.visitor_days.clone(),
+            articles: self.articles.all(),
+            online: self.online,
+            synced_at: self.synced_at,
+        }
+    }
+
+    /// The site's numbers of a vetted snapshot.
+    pub(crate) fn restored(saved: SavedSite) -> Site {
+        let mut articles = ArticleCounts::new();
+        articles.restore(saved.articles);
+        Site {
+            epoch: saved.epoch,
+            since: saved.since,
+            traffic: saved.traffic,
+            visitors: saved.visitors,
+            visitor_days: saved.visitor_days,
+            articles,
+            online: saved.online,
+            synced_at: saved.synced_at,
+        }
+    }
+}
+
+/// A [`Delta`] as a snapshot holds it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedDelta {
+    pub traffic: TrafficCounts,
+    pub visitors: PeriodBuckets<u64>,
+    pub visitor_days: DayRing<u64>,
+    #[serde(deserialize_with = "bounded::vec")]
+    pub articles: Vec<(ArticleId, PeriodBuckets<u64>)>,
+    pub came_online: u64,
+}
+
+impl SavedDelta {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        well_formed(
+            &self.traffic,
+            &self.visitors,
+            &self.visitor_days,
+            &self.articles,
+        )
+        .then_some(())
+        .ok_or_else(|| "malformed counts not synced yet".into())
+    }
+}
+
+impl Delta {
+    pub(crate) fn saved(&self) -> SavedDelta {
+        SavedDelta {
+            traffic: self.traffic.clone(),
+            visitors: self.visitors.clone(),
+            visitor_days: self.visitor_days.clone(),
+            articles: self
+                .articles
+                .iter()
+                .map(|(id, b)| (*id, b.clone()))
+                .collect(),
+            came_online: self.came_online,
+        }
+    }
+
+    pub(crate) fn restored(saved: SavedDelta) -> Delta {
+        let mut delta = Delta {
+            traffic: saved.traffic,
+            visitors: saved.visitors,
+            visitor_days: saved.visitor_days,
+            articles: HashMap::new(),
+            came_online: saved.came_online,
+        };
+        // A repeated article adds up.
+        for (id, views) in saved.articles {
+            delta.articles.entry(id).or_default().merge(&views);
+        }
+        delta
     }
 }
