@@ -31,6 +31,7 @@
 //! | `top_articles(period, n)`, `n` ≤ 100 | exact, from rankings maintained on every counted view |
 //! | visits after `max_sessions` is exceeded | a forgotten visitor's next page view starts a new visit |
 //! | article dedup after `max_dedup_entries` is exceeded | a forgotten (article, visitor) pair's next view counts again |
+//! | a shared site (feature `redis`) | the site's numbers as of the last sync, exact as above, plus what this instance recorded since; `online` as of the last sync plus the visitors that came online here since. See "Several instances" above for when instances agree |
 //!
 //! Readings are not a single atomic snapshot: a page view recorded on another thread while
 //! [`Counter::stats`] runs may show in one field and not yet in another.
@@ -47,6 +48,12 @@
 //! sessions. [`Counter::view_article`] adds the article's shard of the article table and of the
 //! dedup table, and its ranking shard when the view counts. Each method's docs say what it
 //! locks.
+//!
+//! A counter that shares its site (feature `redis`) also pushes the page view on its shard's
+//! log, under the same lock (no allocation once the log has grown to a sync interval's
+//! traffic); its readings take the shared view's read lock, which a sync holds for writing
+//! only while it takes the tables' counts and while it applies the site's answer, never while
+//! it waits for Redis.
 //!
 //! # Instants
 //!

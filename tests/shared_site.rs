@@ -566,3 +566,36 @@ fn a_restart_from_the_snapshot_loses_nothing_not_yet_sent() {
     agree(&counters, &one);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The background thread syncs once `sync_every` of the counter's clock has passed; dropping
+/// the last clone makes a final sync.
+#[test]
+fn the_sync_thread_follows_the_clock_and_the_last_drop_syncs() {
+    let server = Server::start("thread");
+    let clock = ManualClock::new(START);
+    let background = Counter::builder()
+        .utc_offset(offset!(+7))
+        .clock(clock.clone())
+        .redis(server.url(), "thread")
+        .sync_every(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let reader = shared(&server, "thread", &clock);
+    background.hit(VisitorId::from(1));
+    clock.advance(Duration::from_secs(11));
+    // The thread looks at the clock at least every 100 ms of real time.
+    let started = std::time::Instant::now();
+    while background.sync_status().syncs == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no background sync");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    reader.sync().unwrap();
+    assert_eq!(reader.stats().page_views.total, 1);
+    let clone = background.clone();
+    background.hit(VisitorId::from(2));
+    drop(background);
+    clone.hit(VisitorId::from(3));
+    drop(clone);
+    reader.sync().unwrap();
+    assert_eq!(reader.stats().page_views.total, 3);
+}
