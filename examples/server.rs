@@ -31,6 +31,7 @@
 //! | `GET /api/top?period=today&n=10` | most read: `[{id, slug, title, views}]`, `n` capped at 100 |
 //! | `GET /api/history?days=30` | [`DayCounts`] per day, `days` capped at [`HISTORY_DAYS`] |
 //! | `GET /chart.svg?days=30` | visits and page views per day as an SVG chart |
+//! | `GET /api/sync` | how syncing with the shared site goes (`--redis`): syncs, failures, last error, page views waiting |
 //! | `GET /metrics` | Prometheus text format |
 //! | `POST /admin/save`, `GET /admin/status` | only with `VC_ADMIN_TOKEN` set, and `Authorization: Bearer <token>` |
 //!
@@ -39,7 +40,9 @@
 //! Flags: `--addr HOST:PORT` (or `VC_ADDR`, default `127.0.0.1:8080`; port 0 picks a free one),
 //! `--snapshot PATH`, `--utc-offset +07:00` (default; also `-05:45`, `+7`), `--initial-total
 //! VISITS` (visits and page views carried over from an older counter, used only while there is no
-//! snapshot yet), `--no-count` (the same app without the `CountLayer`, to measure its overhead).
+//! snapshot yet), `--no-count` (the same app without the `CountLayer`, to measure its overhead),
+//! `--redis URL` (or `VC_REDIS`) and `--site NAME` (default `portal`): count the site together
+//! with every instance started with the same Redis and site name.
 //!
 //! # Numbers that include the request showing them
 //!
@@ -83,13 +86,16 @@ use visitor_counter::{ArticleId, Counter, DayCounts, Period, HISTORY_DAYS};
 
 const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--snapshot PATH] [--utc-offset +07:00]
-              [--initial-total VISITS] [--no-count]
+              [--initial-total VISITS] [--no-count] [--redis URL [--site NAME]]
 
   --addr HOST:PORT        where to listen (env VC_ADDR; default 127.0.0.1:8080; port 0: any free port)
   --snapshot PATH         the counter's snapshot file (default ./data/counter.snapshot)
   --utc-offset OFFSET     the site's offset from UTC: +07:00, -05:45, +7 (default +07:00)
   --initial-total VISITS  visits (and page views) carried over from an older counter
   --no-count              serve the same app without the CountLayer (to measure its cost)
+  --redis URL             count the site together with every instance on this Redis
+                          (env VC_REDIS), e.g. redis://127.0.0.1:6379/0
+  --site NAME             the site's name in that Redis (default portal)
 
 env VC_ADMIN_TOKEN: when set, enables POST /admin/save and GET /admin/status for
 `Authorization: Bearer <token>`.";
@@ -100,6 +106,9 @@ struct Config {
     offset: UtcOffset,
     initial_total: u64,
     count: bool,
+    /// The Redis URL and site name, when instances share the site.
+    redis: Option<String>,
+    site: String,
 }
 
 /// Parses the command line; `Ok(None)` for `--help`. Errors are messages for the user.
@@ -112,12 +121,15 @@ fn parse_args(
         Err(std::env::VarError::NotUnicode(_)) => return Err("VC_ADDR is not valid UTF-8".into()),
     };
     let mut addr = addr_env.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let redis_env = std::env::var("VC_REDIS").ok().filter(|v| !v.is_empty());
     let mut cfg = Config {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         snapshot: PathBuf::from("./data/counter.snapshot"),
         offset: UtcOffset::from_hms(7, 0, 0).map_err(|e| e.to_string())?,
         initial_total: 0,
         count: true,
+        redis: redis_env,
+        site: "portal".into(),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -162,6 +174,13 @@ fn parse_args(
                 cfg.initial_total = v.parse().map_err(|_| {
                     format!("--initial-total {v:?}: expected a whole number of visits")
                 })?;
+            }
+            "--redis" => cfg.redis = Some(value()?),
+            "--site" => {
+                cfg.site = value()?;
+                if cfg.site.is_empty() {
+                    return Err("--site needs a name".into());
+                }
             }
             "--no-count" => {
                 if inline.is_some() {
@@ -392,6 +411,7 @@ fn router(app: Arc<App>, count: bool, admin_token: Option<Arc<str>>) -> Router {
         .route("/api/articles/{id}", get(api_article))
         .route("/api/top", get(api_top))
         .route("/api/history", get(api_history))
+        .route("/api/sync", get(api_sync))
         .route("/chart.svg", get(chart))
         .route("/metrics", get(metrics));
     if let Some(token) = admin_token {
@@ -430,14 +450,16 @@ async fn main() {
         }
     }
     let had_snapshot = cfg.snapshot.exists();
-    let counter = match Counter::builder()
+    let mut builder = Counter::builder()
         .utc_offset(cfg.offset)
         .snapshot_path(&cfg.snapshot)
         .autosave(Duration::from_secs(60))
         .move_corrupt_snapshot_aside(true)
-        .initial_total(cfg.initial_total, cfg.initial_total)
-        .build()
-    {
+        .initial_total(cfg.initial_total, cfg.initial_total);
+    if let Some(url) = &cfg.redis {
+        builder = builder.redis(url.clone(), cfg.site.clone());
+    }
+    let counter = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("server: {e}");
@@ -471,10 +493,14 @@ async fn main() {
     };
     let local = listener.local_addr().unwrap_or(cfg.addr);
     println!(
-        "visitor-counter demo portal: http://{local}/ (counting {}, snapshot {}, admin routes {})",
+        "visitor-counter demo portal: http://{local}/ (counting {}, snapshot {}, admin routes {}, {})",
         if cfg.count { "on" } else { "off: --no-count" },
         cfg.snapshot.display(),
         if admin { "on" } else { "off" },
+        match &cfg.redis {
+            Some(url) => format!("site {:?} shared through {url}", cfg.site),
+            None => "not shared".into(),
+        },
     );
     let service = router(app.clone(), cfg.count, admin_token)
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -1156,7 +1182,7 @@ fn day_label(lang: Lang, d: &DayCounts, with_year: bool) -> String {
 
 async fn metrics(State(app): AppState) -> Response {
     let c = &app.counter;
-    let (s, ex, saves) = (c.stats(), c.exclusions(), c.save_status());
+    let (s, ex, saves, sync) = (c.stats(), c.exclusions(), c.save_status(), c.sync_status());
     let mut m = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
         let _ = writeln!(m, "# HELP visitor_counter_{name} {help}");
@@ -1228,6 +1254,21 @@ async fn metrics(State(app): AppState) -> Response {
             (r#"{outcome="failed"}"#, saves.failures),
         ],
     );
+    metric(
+        "syncs_total",
+        "counter",
+        "Syncs with the shared site (--redis) since start, by outcome.",
+        &[
+            (r#"{outcome="ok"}"#, sync.syncs),
+            (r#"{outcome="failed"}"#, sync.failures),
+        ],
+    );
+    metric(
+        "sync_pending_page_views",
+        "gauge",
+        "Page views recorded here and not yet in the shared site's Redis.",
+        &[("", sync.pending_page_views)],
+    );
     (
         [
             (CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
@@ -1279,6 +1320,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// `GET /api/sync`: how syncing with the shared site goes (all zeros when it is not shared).
+async fn api_sync(State(app): AppState) -> Response {
+    json(StatusCode::OK, sync_status_json(&app))
+}
+
+fn sync_status_json(app: &App) -> serde_json::Value {
+    let s = app.counter.sync_status();
+    json!({
+        "syncs": s.syncs,
+        "failures": s.failures,
+        "last_error": s.last_error,
+        "last_synced_at_unix": s.last_synced_at.map(|t| t.unix_timestamp()),
+        "pending_page_views": s.pending_page_views,
+    })
+}
+
 fn save_status_json(app: &App) -> serde_json::Value {
     let s = app.counter.save_status();
     json!({
@@ -1308,6 +1365,7 @@ async fn admin_status(State(app): AppState) -> Response {
         StatusCode::OK,
         json!({
             "snapshot": save_status_json(&app),
+            "sync": sync_status_json(&app),
             "tracked_sessions": app.counter.tracked_sessions(),
             "tracked_article_views": app.counter.tracked_article_views(),
             "exclusions": app.counter.exclusions(),
