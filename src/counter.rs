@@ -18,8 +18,9 @@ use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
 use crate::snapshot::state::{SavedCalendar, StateV4};
+use crate::sync::batch::{Batch, View};
 use crate::sync::engine::{Cut, SavedSync, Sharing};
-use crate::sync::log::{self, Entry, Log};
+use crate::sync::log::{Log, PageView, Start, Taken};
 use crate::sync::site::Delta;
 use crate::sync::{SyncError, SyncStatus};
 use crate::visitors::restored::RestoredColumn;
@@ -192,25 +193,30 @@ impl Inner {
 
     /// Takes everything the tables recorded since the last cut: each shard's log (swapping in
     /// a spare) and counts, the distinct visitors, the article counts.
-    fn cut(&self, spares: &mut Vec<Vec<Entry>>) -> Cut {
+    fn cut(&self, spares: &mut Vec<Taken>) -> Cut {
         let mut logs = Vec::new();
+        let mut lasts = Vec::new();
         let mut traffic = TrafficCounts::default();
         let mut came_online = 0;
-        self.sessions.for_each_payload(|s| {
-            let (log, online) = s.log.take(spares.pop().unwrap_or_default());
-            logs.push(log);
-            came_online += online;
-            let counts = s.stripe.take_counts();
-            traffic.periods.merge(&counts.periods);
-            traffic.days.merge(&counts.days);
-        });
+        self.sessions
+            .for_each_payload_with_last_seen(|s, last_seen| {
+                // Read under the shard's lock: every page view logged so far is at or before it.
+                let now = self.now();
+                let (log, online) = s.log.take(spares.pop().unwrap_or_default(), now);
+                last_page_views(&log.starts, &log.views, last_seen, &mut lasts);
+                logs.push(log);
+                came_online += online;
+                let counts = s.stripe.take_counts();
+                traffic.periods.merge(&counts.periods);
+                traffic.days.merge(&counts.days);
+            });
         let delta = Delta::of(
             traffic,
             self.unique.take(),
             self.articles.counts.take_all(),
             came_online,
         );
-        Cut { logs, delta }
+        Cut { logs, lasts, delta }
     }
 
     #[inline]
@@ -225,15 +231,21 @@ impl Inner {
         let saved_at = self.now();
         let view = self.sharing.as_ref().map(|s| (s, s.view.read()));
         let (articles, article_dedup) = self.articles.records(saved_at);
-        let mut log = Vec::new();
+        let (mut starts, mut views, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
         let traffic = {
             let mut all = TrafficCounts::default();
-            self.sessions.for_each_payload(|s| {
-                s.stripe.merge_into(&mut all);
-                log.extend_from_slice(s.log.entries());
-            });
+            self.sessions
+                .for_each_payload_with_last_seen(|s, last_seen| {
+                    s.stripe.merge_into(&mut all);
+                    let (st, v) = s.log.held();
+                    last_page_views(st, v, last_seen, &mut lasts);
+                    starts.extend_from_slice(st);
+                    views.extend_from_slice(v);
+                });
             all
         };
+        // The logged page views' counts are the tables' (saved above, and sent once cut).
+        let log = Batch::from_log(starts, views, lasts, [], self.calendar.week_start);
         StateV4 {
             saved_at,
             calendar: SavedCalendar {
@@ -281,13 +293,7 @@ impl Inner {
     /// nothing is sent, nothing read is lost.
     pub(crate) fn restore_sync(&mut self, saved: SavedSync) {
         let sharing = self.sharing.get_or_insert_with(Sharing::unshared);
-        let log = sharing.restore(saved);
-        let mut log = Some(log);
-        self.sessions.for_each_payload(|s| {
-            if let Some(entries) = log.take() {
-                s.log.put_back(entries);
-            }
-        });
+        sharing.restore(saved);
     }
 
     /// Gives this fresh state the vetted sessions of a decoded snapshot; they may borrow from
@@ -318,6 +324,23 @@ impl Inner {
             }
         }
         result
+    }
+}
+
+/// Adds the last page view of each visitor that `starts` and `views` name: from the session
+/// table, or (a visitor forgotten since) the latest page view logged.
+fn last_page_views(
+    starts: &[Start],
+    views: &[View],
+    last_seen: &dyn Fn(u64) -> Option<i64>,
+    lasts: &mut Vec<(u64, i64)>,
+) {
+    let logged = starts
+        .iter()
+        .map(|s| (s.key, s.at))
+        .chain(views.iter().map(|v| (v.key, v.at)));
+    for (key, at) in logged {
+        lasts.push((key, last_seen(key).unwrap_or(at).max(at)));
     }
 }
 
@@ -443,19 +466,16 @@ impl Counter {
         let (touch, (recorded, new_day)) = inner.sessions.touch(visitor, now, |touch, load| {
             let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
             let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
-            let flags = match article {
-                Some((_, true)) => log::ARTICLE | log::COUNTED,
-                Some((_, false)) => log::ARTICLE,
-                None => 0,
-            } | if touch.new_visit { log::NEW_VISIT } else { 0 }
-                | if new_day { log::NEW_DAY } else { 0 };
-            let entry = Entry {
+            let page_view = PageView {
                 key: session_key(visitor),
                 at: now,
-                article: article.map_or(0, |(a, _)| a.as_u64()),
-                flags,
+                day: recorded.day.keys.day,
+                prior: touch.previous,
+                article: article.map(|(a, counted)| (a.as_u64(), counted)),
+                new_visit: touch.new_visit,
+                new_day,
             };
-            load.log.push(entry, touch.came_online);
+            load.log.push(page_view, touch.came_online);
             (recorded, new_day)
         });
         if new_day {
@@ -635,7 +655,7 @@ impl Counter {
                 let mut live = 0;
                 self.inner
                     .sessions
-                    .for_each_payload(|s| live += s.log.len() as u64);
+                    .for_each_payload(|s| live += s.log.len());
                 sharing.status(live)
             }
         }

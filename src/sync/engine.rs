@@ -26,13 +26,13 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::clock::{from_nanos, held};
+use crate::calendar::clock::from_nanos;
 use crate::calendar::local::{Calendar, PeriodKeys};
 use crate::calendar::periods::{Period, Periods};
 use crate::common::bounded;
 use crate::ids::ArticleId;
 use crate::sync::batch::Batch;
-use crate::sync::log::Entry;
+use crate::sync::log::Taken;
 use crate::sync::site::{Delta, Record, SavedDelta, SavedSite, Site};
 use crate::sync::{ErrorKind, SyncError, SyncStatus};
 use crate::visitors::traffic::Tally;
@@ -56,6 +56,9 @@ pub(crate) struct Call<'a> {
     pub since: u64,
     /// The counter's clock.
     pub now: i64,
+    /// Whether to answer the records changed (a part followed by another in the same sync
+    /// need not: only the last answer is read).
+    pub answer: bool,
 }
 
 /// A [`Store`]'s answer.
@@ -67,6 +70,9 @@ pub(crate) struct Reply {
     pub online: u64,
     /// Records changed since `since`, oldest change first, at most [`LIMIT`].
     pub records: Vec<Record>,
+    /// Distinct-visitor sets of the site that passed their exact limit and wait to be replaced
+    /// by a sketch: a call that applies no part replaces one.
+    pub sketches_waiting: u64,
 }
 
 /// How this counter's batches are cut and bounded.
@@ -232,7 +238,7 @@ struct Work {
     id: u64,
     next_seq: u64,
     /// Emptied logs, handed back to the shards at the next cut.
-    spares: Vec<Vec<Entry>>,
+    spares: Vec<Taken>,
 }
 
 /// A counter's share of a site: what it sends, and what it has read.
@@ -251,9 +257,11 @@ pub(crate) struct Sharing {
     status: Mutex<SyncStatus>,
 }
 
-/// What a cut took from the counter's tables: their logs, one per shard, and their counts.
+/// What a cut took from the counter's tables: their logs, one per shard, the last page view of
+/// each visitor they name (from the session table), and their counts.
 pub(crate) struct Cut {
-    pub logs: Vec<Vec<Entry>>,
+    pub logs: Vec<Taken>,
+    pub lasts: Vec<(u64, i64)>,
     pub delta: Delta,
 }
 
@@ -304,7 +312,7 @@ impl Sharing {
         &self,
         now: i64,
         calendar: &Calendar,
-        cut: impl FnOnce(&mut Vec<Vec<Entry>>) -> Cut,
+        cut: impl FnOnce(&mut Vec<Taken>) -> Cut,
     ) -> Result<(), SyncError> {
         let mut work = self.work.lock();
         let work = &mut *work;
@@ -313,18 +321,23 @@ impl Sharing {
             // batch while readings and saves wait: each page view is in exactly one place.
             let mut view = self.view.write();
             let mut pending = self.pending.lock();
-            let Cut { logs, delta } = cut(&mut work.spares);
+            let Cut { logs, lasts, delta } = cut(&mut work.spares);
+            let page_views: Vec<(i32, u64)> = delta
+                .traffic
+                .days
+                .iter()
+                .map(|(d, t)| (d, t.page_views))
+                .collect();
             view.waiting.absorb(delta);
             drop(view);
-            let mut entries = Vec::with_capacity(logs.iter().map(Vec::len).sum());
+            let (mut starts, mut views) = (Vec::new(), Vec::new());
             for mut log in logs {
-                entries.append(&mut log);
+                starts.append(&mut log.starts);
+                views.append(&mut log.views);
                 work.spares.push(log);
             }
-            let batch = Batch::from_entries(entries, calendar, self.config.session_timeout);
-            pending
-                .waiting
-                .absorb(batch, self.config.session_timeout, self.config.max_entries);
+            let batch = Batch::from_log(starts, views, lasts, page_views, calendar.week_start);
+            pending.waiting.absorb(batch, self.config.max_entries);
         }
         let result = self.send(work, now);
         let waiting = self.pending_page_views();
@@ -382,7 +395,11 @@ impl Sharing {
         };
         let mut reply = None;
         loop {
-            let next = self.pending.lock().parts.front().cloned();
+            let (next, more) = {
+                let pending = self.pending.lock();
+                let more = pending.parts.len() > 1 || !pending.waiting.is_empty();
+                (pending.parts.front().cloned(), more)
+            };
             let Some(part) = next else {
                 if self.number_waiting(work) {
                     continue;
@@ -395,9 +412,31 @@ impl Sharing {
                 part: &part.bytes,
                 since,
                 now,
+                answer: !more,
             };
             match work.store.call(&call) {
-                Ok(r) => reply = Some(r),
+                Ok(r) => {
+                    // Sets that passed their exact limit are replaced by sketches before the
+                    // next part adds to them: one call each, a few milliseconds of Redis time.
+                    let mut waiting = r.sketches_waiting;
+                    reply = Some(r);
+                    for _ in 0..16 {
+                        if waiting == 0 {
+                            break;
+                        }
+                        waiting = work
+                            .store
+                            .call(&Call {
+                                id: work.id,
+                                seq: 0,
+                                part: &[],
+                                since,
+                                now,
+                                answer: false,
+                            })?
+                            .sketches_waiting;
+                    }
+                }
                 // A part the site cannot read would stop every sync: it is dropped, and said.
                 Err(e) if e.is_malformed_part() => {
                     self.pending.lock().parts.pop_front();
@@ -414,12 +453,20 @@ impl Sharing {
                 part: &[],
                 since,
                 now,
+                answer: true,
             })
         };
         let mut reply = match reply {
             Some(r) => r,
             None => read(work, since)?,
         };
+        // Sets waiting for their sketch get one call each (a few milliseconds of Redis time).
+        for _ in 0..16 {
+            if reply.sketches_waiting == 0 {
+                break;
+            }
+            reply = read(work, since)?;
+        }
         // Data that started over (another epoch) are read again from their first change.
         let fresh = epoch.as_ref().is_some_and(|e| *e != reply.epoch);
         if fresh {
@@ -461,9 +508,9 @@ impl Sharing {
     }
 
     /// The sync state as a snapshot holds it, with `log`, the page views the tables logged
-    /// since the last cut. `view` and `tables` are locked by the caller, which reads the
-    /// tables meanwhile (see `Inner::capture`).
-    pub(crate) fn saved(&self, view: &View, log: Vec<Entry>) -> SavedSync {
+    /// since the last cut. `view` is read-locked by the caller, which reads the tables
+    /// meanwhile (see `Inner::capture`).
+    pub(crate) fn saved(&self, view: &View, log: Batch) -> SavedSync {
         let pending = self.pending.lock();
         SavedSync {
             log,
@@ -475,9 +522,9 @@ impl Sharing {
         }
     }
 
-    /// Takes a snapshot's vetted sync state into this fresh counter's; the page views the
-    /// tables had logged are returned, to be put back in a log.
-    pub(crate) fn restore(&self, saved: SavedSync) -> Vec<Entry> {
+    /// Takes a snapshot's vetted sync state into this fresh counter's. The page views the
+    /// tables had logged join the waiting batch, after it.
+    pub(crate) fn restore(&self, saved: SavedSync) {
         let mut view = self.view.write();
         view.site = Site::restored(saved.site);
         view.inflight = Delta::restored(saved.inflight);
@@ -485,7 +532,9 @@ impl Sharing {
         let mut pending = self.pending.lock();
         pending.parts = saved.parts.into();
         pending.waiting = saved.waiting;
-        saved.log
+        pending
+            .waiting
+            .absorb(saved.log, self.config.max_entries.max(1));
     }
 }
 
@@ -494,8 +543,7 @@ impl Sharing {
 /// numbered them), the site's numbers as last read, and the deltas readings add to them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SavedSync {
-    #[serde(deserialize_with = "bounded::vec")]
-    pub log: Vec<Entry>,
+    pub log: Batch,
     pub waiting: Batch,
     #[serde(deserialize_with = "bounded::vec")]
     pub parts: Vec<Part>,
@@ -508,9 +556,7 @@ impl SavedSync {
     /// Checks what a restore relies on: instants in range, well-formed buckets, every day a
     /// batch names known.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if let Some(e) = self.log.iter().find(|e| !held(e.at)) {
-            return Err(format!("a logged page view at {}: out of range", e.at));
-        }
+        self.log.validate()?;
         self.waiting.validate()?;
         self.site.validate()?;
         self.inflight.validate()?;

@@ -1,67 +1,112 @@
 //! The page-view log: what a counter that shares its site records for the next sync.
 //!
-//! Each session shard keeps its own log, written under the shard lock the page view already
-//! holds: one 32-byte entry pushed on a vector whose capacity is kept from one sync to the
-//! next, so a page view allocates nothing for it once the log has grown to a sync interval's
-//! traffic. A sync takes every shard's log (swapping in an empty vector of the same capacity)
-//! and builds its batch from them on the sync thread (see `batch.rs`).
+//! The site needs, of each visitor, the page views that may start a visit or a day (see
+//! `batch.rs`) and the last one. Each session shard keeps its own log, written under the shard
+//! lock the page view already holds, of **starts**: a visitor's first page view since the last
+//! sync (its page view before that one is at or before the sync's cut), and any page view that
+//! starts a visit or a local day here. Every other page view of a visitor continues what the log
+//! already holds and writes nothing: a comparison with the shard's cut instant. The last page
+//! view of each visitor is read from the session table when the sync cuts the log. Views of
+//! articles are logged one by one. So the log grows with the visitors of the interval, not with
+//! their page views, and a page view allocates nothing once the log's vectors have grown to an
+//! interval's visitors (a sync swaps in emptied ones of the same capacity).
 
 use serde::{Deserialize, Serialize};
 
-/// A page view as the log holds it (and a snapshot, for page views not cut into a batch yet).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Entry {
+use crate::sync::batch::View;
+
+/// A page view as the hot path hands it to the log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageView {
     /// The visitor's session key (see `ids::session_key`).
     pub key: u64,
-    /// When (nanoseconds since the Unix epoch).
     pub at: i64,
-    /// The article, when [`ARTICLE`] is set.
-    pub article: u64,
-    /// What this counter decided alone: [`ARTICLE`], [`COUNTED`], [`NEW_VISIT`], [`NEW_DAY`].
-    pub flags: u8,
+    /// The local day's key.
+    pub day: i32,
+    /// The visitor's page view before this one, on this counter.
+    pub prior: Option<i64>,
+    /// The article viewed, and whether this counter's refresh dedup counted the view.
+    pub article: Option<(u64, bool)>,
+    /// This counter saw the page view start a visit.
+    pub new_visit: bool,
+    /// This counter saw the visitor's first page view of the day.
+    pub new_day: bool,
 }
 
-/// The page view is a view of an article.
-pub(crate) const ARTICLE: u8 = 1;
-/// This counter's refresh dedup counted the article view.
-pub(crate) const COUNTED: u8 = 2;
-/// The page view started a visit on this counter.
-pub(crate) const NEW_VISIT: u8 = 4;
-/// The visitor's first page view of the local day on this counter.
-pub(crate) const NEW_DAY: u8 = 8;
+/// A logged page view that may start a visit or a day at the site (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Start {
+    pub key: u64,
+    pub at: i64,
+    /// The visitor's page view before this one on this counter (`i64::MIN`: none).
+    pub prior: i64,
+    pub day: i32,
+    pub new_visit: bool,
+    pub new_day: bool,
+}
+
+/// What a sync takes from a log.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub starts: Vec<Start>,
+    pub views: Vec<View>,
+}
 
 /// One shard's log. Disabled (records nothing) unless the counter shares its site.
 #[derive(Default)]
 pub(crate) struct Log {
     enabled: bool,
-    entries: Vec<Entry>,
+    /// The instant of the last cut, read under the shard's lock: every page view logged before
+    /// it is at or before it.
+    cut_at: i64,
+    starts: Vec<Start>,
+    views: Vec<View>,
+    page_views: u64,
     /// Visitors that came online on this shard since the log was last taken.
     came_online: u64,
 }
 
 impl Log {
-    /// Starts recording.
+    /// Starts recording. Until the first cut every page view is logged as a start (a session
+    /// restored from a snapshot has a page view before the first cut that the site may not hold).
     pub(crate) fn enable(&mut self) {
         self.enabled = true;
+        self.cut_at = i64::MAX;
     }
 
     /// Records a page view, if enabled.
     #[inline]
-    pub(crate) fn push(&mut self, entry: Entry, came_online: bool) {
-        if self.enabled {
-            self.entries.push(entry);
-            self.came_online += u64::from(came_online);
+    pub(crate) fn push(&mut self, pv: PageView, came_online: bool) {
+        if !self.enabled {
+            return;
         }
+        // A prior page view after the cut is in this log's interval: its start is logged.
+        if pv.prior.is_none_or(|p| p <= self.cut_at) || pv.new_visit || pv.new_day {
+            self.starts.push(Start {
+                key: pv.key,
+                at: pv.at,
+                prior: pv.prior.unwrap_or(i64::MIN),
+                day: pv.day,
+                new_visit: pv.new_visit,
+                new_day: pv.new_day,
+            });
+        }
+        if let Some((article, counted)) = pv.article {
+            self.views.push(View {
+                article,
+                key: pv.key,
+                at: pv.at,
+                day: pv.day,
+                counted,
+            });
+        }
+        self.page_views += 1;
+        self.came_online += u64::from(came_online);
     }
 
     /// Page views recorded since the log was last taken.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Those page views.
-    pub(crate) fn entries(&self) -> &[Entry] {
-        &self.entries
+    pub(crate) fn len(&self) -> u64 {
+        self.page_views
     }
 
     /// Visitors that came online since the log was last taken.
@@ -69,17 +114,22 @@ impl Log {
         self.came_online
     }
 
-    /// Puts back page views a snapshot held (logged, not cut yet), whether or not logging is
-    /// enabled: the next cut takes them.
-    pub(crate) fn put_back(&mut self, entries: Vec<Entry>) {
-        self.entries.extend(entries);
+    /// The starts and views recorded since the log was last taken (for a snapshot).
+    pub(crate) fn held(&self) -> (&[Start], &[View]) {
+        (&self.starts, &self.views)
     }
 
-    /// Takes the entries recorded so far, leaving `spare` (emptied) to record into, and the
-    /// count of visitors that came online.
-    pub(crate) fn take(&mut self, mut spare: Vec<Entry>) -> (Vec<Entry>, u64) {
-        spare.clear();
-        let entries = std::mem::replace(&mut self.entries, spare);
-        (entries, std::mem::take(&mut self.came_online))
+    /// Takes what was recorded at the cut instant `now` (read under the shard's lock), leaving
+    /// `spare` (emptied) to record into, and the count of visitors that came online.
+    pub(crate) fn take(&mut self, mut spare: Taken, now: i64) -> (Taken, u64) {
+        spare.starts.clear();
+        spare.views.clear();
+        self.cut_at = now;
+        self.page_views = 0;
+        let taken = Taken {
+            starts: std::mem::replace(&mut self.starts, spare.starts),
+            views: std::mem::replace(&mut self.views, spare.views),
+        };
+        (taken, std::mem::take(&mut self.came_online))
     }
 }

@@ -95,14 +95,9 @@ impl RedisStore {
             .arg(call.seq.to_string())
             .arg(&ordered(online_edge)[..])
             .arg(online_edge.div_euclid(1_000).to_string())
-            .arg(
-                online_edge
-                    .saturating_sub(60_000_000_000)
-                    .div_euclid(1_000)
-                    .to_string(),
-            )
+            .arg(epoch_divisor(site.online_window).to_string())
             .arg(call.since.to_string())
-            .arg(LIMIT.to_string())
+            .arg(if call.answer { LIMIT } else { 0 }.to_string())
             .arg(&site.zone)
             .arg(site.week_start.to_string())
             .arg(site.online_window.to_string())
@@ -110,9 +105,8 @@ impl RedisStore {
             .arg(site.dedup_window.to_string())
             .arg(site.initial_visits.to_string())
             .arg(site.initial_page_views.to_string())
-            .arg(ms(site.session_timeout))
-            .arg(ms(site.dedup_window))
-            .arg(ms(site.online_window))
+            .arg(ms(site.session_timeout.max(site.dedup_window)))
+            .arg(((epoch_divisor(site.online_window) << 32) / 1_000_000 * 3).to_string())
             .arg(call.part);
         match self.connection.as_mut() {
             Some(connection) => invocation.invoke(connection),
@@ -121,6 +115,15 @@ impl RedisStore {
             ))),
         }
     }
+}
+
+/// How many of an instant's high 32 bits make an online epoch (see `site.lua`): epochs are
+/// `divisor << 32` nanoseconds long, the shortest such span at least as long as the online
+/// window and a minute.
+fn epoch_divisor(online_window: i64) -> i64 {
+    let span = online_window.saturating_add(60_000_000_000) as u64;
+    let divisor = span.div_ceil(1 << 32).next_power_of_two();
+    divisor.min(1 << 30) as i64
 }
 
 impl Store for RedisStore {
@@ -188,14 +191,15 @@ fn int(v: &Value) -> Option<u64> {
     }
 }
 
-/// Reads the script's answer: `{epoch, duplicate, last change, online, records}`, the records
-/// as name, change number and the record's hash fields, flattened.
+/// Reads the script's answer: `{epoch, duplicate, last change, online, records, sketches
+/// waiting}`, the records as name, change number and the record's hash fields, flattened.
 fn reply(v: Value) -> Result<Reply, SyncError> {
     let Value::Array(items) = v else {
         return Err(bad("not a list"));
     };
-    let [epoch, _duplicate, _last, online, Value::Array(records)] = items.as_slice() else {
-        return Err(bad("not five items"));
+    let [epoch, _duplicate, _last, online, Value::Array(records), waiting] = items.as_slice()
+    else {
+        return Err(bad("not six items"));
     };
     let epoch = bytes(epoch)
         .and_then(|b| String::from_utf8(b).ok())
@@ -219,5 +223,6 @@ fn reply(v: Value) -> Result<Reply, SyncError> {
         epoch,
         online: int(online).ok_or_else(|| bad("online"))?,
         records: out,
+        sketches_waiting: int(waiting).ok_or_else(|| bad("sketches waiting"))?,
     })
 }

@@ -311,6 +311,19 @@ impl<P> Sessions<P> {
         }
     }
 
+    /// Runs `f` on each shard's payload, locking one shard at a time, with a lookup of the last
+    /// page view of the shard's visitors by session key (those the table holds).
+    pub(crate) fn for_each_payload_with_last_seen(
+        &self,
+        mut f: impl FnMut(&mut P, &dyn Fn(u64) -> Option<i64>),
+    ) {
+        for s in self.shards.iter() {
+            let mut guard = s.lock();
+            let Shard { map, payload, .. } = &mut *guard;
+            f(payload, &|k| map.get(&k).map(|p| p.last_seen()));
+        }
+    }
+
     /// Runs `f` on the entry of `k`, if tracked, under its shard's lock.
     fn with_entry<R>(&self, k: u64, f: impl FnOnce(&mut Packed) -> R) -> Option<R> {
         self.shard(k).lock().entry(k).map(f)

@@ -1,7 +1,9 @@
 //! A real `redis-server` for the tests that share a site: started on a free loopback port with
 //! a temporary directory (append-only file, fsync on every write), stopped when dropped.
-//! `.ci/run` installs Debian's `redis-server`; a machine without it fails these tests with a
-//! message saying so.
+//!
+//! `.ci/run` installs Debian's `redis-server` and sets `VC_REQUIRE_REDIS=1`, under which a
+//! machine without it fails these tests. Elsewhere (`cargo test` on a fresh machine) a test
+//! that needs the server says so on stderr and returns early: [`Server::available`].
 //!
 //! Included with `#[path = "common/redis_server.rs"] mod redis_server;`.
 #![allow(dead_code)]
@@ -15,6 +17,7 @@ pub struct Server {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    config: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -25,8 +28,37 @@ fn free_port() -> u16 {
 }
 
 impl Server {
+    /// Whether `redis-server` can be started here. Without it, a test prints why it does
+    /// nothing and returns; with `VC_REQUIRE_REDIS` set (as CI does), it fails instead.
+    pub fn available() -> bool {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            assert!(
+                std::env::var_os("VC_REQUIRE_REDIS").is_none(),
+                "redis-server is not installed (apt-get install -y redis-server) and \
+                 VC_REQUIRE_REDIS is set"
+            );
+            eprintln!(
+                "note: redis-server is not installed (apt-get install -y redis-server): this \
+                 shared-site test does nothing here; .ci/run installs it and runs it"
+            );
+        }
+        found
+    }
+
     /// Starts a server; `name` tells the temporary directories of concurrent tests apart.
     pub fn start(name: &str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// Starts a server with more configuration (`["--appendfsync", "everysec"]`, say), which
+    /// goes after the defaults and so overrides them.
+    pub fn start_with(name: &str, config: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(format!("vc-redis-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -34,6 +66,7 @@ impl Server {
             port: free_port(),
             dir,
             child: None,
+            config: config.iter().map(|c| c.to_string()).collect(),
         };
         s.run();
         s
@@ -49,6 +82,7 @@ impl Server {
             port: free_port(),
             dir,
             child: None,
+            config: Vec::new(),
         }
     }
 
@@ -69,6 +103,7 @@ impl Server {
             ])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .args(["--enable-debug-command", "local"])
+            .args(&self.config)
             .arg("--logfile")
             .arg(self.dir.join("redis.log"))
             .stdout(Stdio::null())
