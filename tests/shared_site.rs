@@ -699,3 +699,84 @@ fn every_key_kept_per_visitor_expires_with_its_window() {
     }
     assert_eq!((visitors, online), (50, 1));
 }
+
+/// Three counters on the system clock, each syncing every 20 ms and saving to its snapshot
+/// every 50 ms, while four threads record page views on them and another keeps reading: no
+/// deadlock between syncs, saves and readings, and once the counters are dropped (each making a
+/// final sync) the site holds every page view and every distinct visitor exactly.
+#[test]
+#[ignore = "stress: a few seconds of threads against a real redis-server; .ci/run runs it"]
+fn shared_counters_under_threads_syncs_saves_and_readings_lose_nothing() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("stress");
+    let dir = std::env::temp_dir().join(format!("vc-shared-stress-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let counters: Vec<Counter> = (0..3)
+        .map(|i| {
+            Counter::builder()
+                .redis(server.url(), "stress")
+                .sync_every(Duration::from_millis(20))
+                .snapshot_path(dir.join(format!("c{i}.snapshot")))
+                .autosave(Duration::from_millis(50))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let (hits, seen) = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let counters = &counters;
+                s.spawn(move || {
+                    let mut rng = Rng(0x51 + t);
+                    let (mut hits, mut seen) = (0u64, std::collections::HashSet::new());
+                    while std::time::Instant::now() < deadline {
+                        let v = rng.below(3_000);
+                        let c = &counters[rng.below(3) as usize];
+                        if rng.below(4) == 0 {
+                            c.view_article(ArticleId::from(rng.below(20)), VisitorId::from(v));
+                        } else {
+                            c.hit(VisitorId::from(v));
+                        }
+                        hits += 1;
+                        seen.insert(v);
+                    }
+                    (hits, seen)
+                })
+            })
+            .collect();
+        let counters = &counters;
+        s.spawn(move || {
+            while std::time::Instant::now() < deadline {
+                for c in counters {
+                    let _ = c.stats();
+                    let _ = c.top_articles(Period::Today, 10);
+                    let _ = c.history(3);
+                    let _ = c.sync_status();
+                }
+            }
+        });
+        writers.into_iter().map(|w| w.join().unwrap()).fold(
+            (0, std::collections::HashSet::new()),
+            |(h, mut all), (n, seen)| {
+                all.extend(seen);
+                (h + n, all)
+            },
+        )
+    });
+    drop(counters);
+    let reader = Counter::builder()
+        .redis(server.url(), "stress")
+        .sync_every(Duration::ZERO)
+        .build()
+        .unwrap();
+    reader.sync().unwrap();
+    let s = reader.stats();
+    assert_eq!(s.page_views.total, hits);
+    assert!(hits > 10_000, "{hits} page views");
+    assert_eq!(s.visitors.total, seen.len() as u64);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
