@@ -81,8 +81,9 @@ pub struct Counter {
 pub(crate) struct ShardLoad {
     /// The shard's stripe of the visit and page view counts.
     stripe: Stripe,
-    /// Page views for the next sync, when the counter shares its site.
-    log: Log,
+    /// Page views for the next sync, when the counter shares its site (boxed: a counter that
+    /// does not reads one word of it per page view).
+    log: Option<Box<Log>>,
 }
 
 pub(crate) struct Inner {
@@ -176,7 +177,8 @@ impl Inner {
     /// rankings are the site's.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn share(&mut self, sharing: Sharing) {
-        self.sessions.for_each_payload(|s| s.log.enable());
+        self.sessions
+            .for_each_payload(|s| s.log = Some(Box::new(Log::new())));
         self.articles.counts.rank(false);
         self.sharing = Some(sharing);
     }
@@ -202,10 +204,12 @@ impl Inner {
             .for_each_payload_with_last_seen(|s, last_seen| {
                 // Read under the shard's lock: every page view logged so far is at or before it.
                 let now = self.now();
-                let (log, online) = s.log.take(spares.pop().unwrap_or_default(), now);
-                last_page_views(&log.starts, &log.views, last_seen, &mut lasts);
-                logs.push(log);
-                came_online += online;
+                if let Some(log) = s.log.as_deref_mut() {
+                    let (log, online) = log.take(spares.pop().unwrap_or_default(), now);
+                    last_page_views(&log.starts, &log.views, last_seen, &mut lasts);
+                    logs.push(log);
+                    came_online += online;
+                }
                 let counts = s.stripe.take_counts();
                 traffic.periods.merge(&counts.periods);
                 traffic.days.merge(&counts.days);
@@ -237,10 +241,12 @@ impl Inner {
             self.sessions
                 .for_each_payload_with_last_seen(|s, last_seen| {
                     s.stripe.merge_into(&mut all);
-                    let (st, v) = s.log.held();
-                    last_page_views(st, v, last_seen, &mut lasts);
-                    starts.extend_from_slice(st);
-                    views.extend_from_slice(v);
+                    if let Some(log) = s.log.as_deref() {
+                        let (st, v) = log.held();
+                        last_page_views(st, v, last_seen, &mut lasts);
+                        starts.extend_from_slice(st);
+                        views.extend_from_slice(v);
+                    }
                 });
             all
         };
@@ -466,16 +472,18 @@ impl Counter {
         let (touch, (recorded, new_day)) = inner.sessions.touch(visitor, now, |touch, load| {
             let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
             let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
-            let page_view = PageView {
-                key: session_key(visitor),
-                at: now,
-                day: recorded.day.keys.day,
-                prior: touch.previous,
-                article: article.map(|(a, counted)| (a.as_u64(), counted)),
-                new_visit: touch.new_visit,
-                new_day,
-            };
-            load.log.push(page_view, touch.came_online);
+            if let Some(log) = load.log.as_deref_mut() {
+                let page_view = PageView {
+                    key: session_key(visitor),
+                    at: now,
+                    day: recorded.day.keys.day,
+                    prior: touch.previous,
+                    article: article.map(|(a, counted)| (a.as_u64(), counted)),
+                    new_visit: touch.new_visit,
+                    new_day,
+                };
+                log.push(page_view, touch.came_online);
+            }
             (recorded, new_day)
         });
         if new_day {
@@ -510,7 +518,7 @@ impl Counter {
         let mut came_online = 0;
         inner.sessions.for_each_payload(|s| {
             s.stripe.add_periods(&keys, &mut visits, &mut page_views);
-            came_online += s.log.came_online();
+            came_online += s.log.as_ref().map_or(0, |l| l.came_online());
         });
         let mut visitors = inner.unique.periods(&keys);
         let online = match &view {
@@ -655,7 +663,7 @@ impl Counter {
                 let mut live = 0;
                 self.inner
                     .sessions
-                    .for_each_payload(|s| live += s.log.len());
+                    .for_each_payload(|s| live += s.log.as_ref().map_or(0, |l| l.len()));
                 sharing.status(live)
             }
         }

@@ -453,9 +453,7 @@ mod tests {
     }
 
     fn enabled() -> Log {
-        let mut log = Log::default();
-        log.enable();
-        log
+        Log::new()
     }
 
     #[test]

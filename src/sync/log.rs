@@ -52,10 +52,8 @@ pub(crate) struct Taken {
     pub views: Vec<View>,
 }
 
-/// One shard's log. Disabled (records nothing) unless the counter shares its site.
-#[derive(Default)]
+/// One shard's log (a shard has one only when the counter shares its site).
 pub(crate) struct Log {
-    enabled: bool,
     /// The instant of the last cut, read under the shard's lock: every page view logged before
     /// it is at or before it.
     cut_at: i64,
@@ -67,19 +65,22 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    /// Starts recording. Until the first cut every page view is logged as a start (a session
-    /// restored from a snapshot has a page view before the first cut that the site may not hold).
-    pub(crate) fn enable(&mut self) {
-        self.enabled = true;
-        self.cut_at = i64::MAX;
+    /// An empty log. Until the first cut every page view is logged as a start (a session
+    /// restored from a snapshot has a page view before the first cut that the site may not
+    /// hold).
+    pub(crate) fn new() -> Log {
+        Log {
+            cut_at: i64::MAX,
+            starts: Vec::new(),
+            views: Vec::new(),
+            page_views: 0,
+            came_online: 0,
+        }
     }
 
-    /// Records a page view, if enabled.
+    /// Records a page view.
     #[inline]
     pub(crate) fn push(&mut self, pv: PageView, came_online: bool) {
-        if !self.enabled {
-            return;
-        }
         // A prior page view after the cut is in this log's interval: its start is logged.
         if pv.prior.is_none_or(|p| p <= self.cut_at) || pv.new_visit || pv.new_day {
             self.starts.push(Start {
