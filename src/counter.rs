@@ -25,7 +25,7 @@ use crate::sync::site::Delta;
 use crate::sync::{SyncError, SyncStatus};
 use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
-use crate::visitors::sessions::{SessionConfig, Sessions};
+use crate::visitors::sessions::{SessionConfig, Sessions, Touch};
 use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
 use crate::visitors::unique::Unique;
 
@@ -333,6 +333,28 @@ impl Inner {
     }
 }
 
+/// Logs a page view for the next sync (a counter that shares its site). Kept out of line, so
+/// that the page view of a counter that does not share its site stays as small as it was.
+#[inline(never)]
+fn log_page_view(
+    log: &mut Log,
+    visitor: VisitorId,
+    now: i64,
+    (touch, came_online, day, day_start): (Touch, bool, i32, i64),
+    article: Option<(ArticleId, bool)>,
+) {
+    let page_view = PageView {
+        key: session_key(visitor),
+        at: now,
+        day,
+        prior: touch.previous,
+        article: article.map(|(a, counted)| (a.as_u64(), counted)),
+        new_visit: touch.new_visit,
+        new_day: touch.previous.is_none_or(|p| p < day_start),
+    };
+    log.push(page_view, came_online);
+}
+
 /// Adds the last page view of each visitor that `starts` and `views` name: from the session
 /// table, or (a visitor forgotten since) the latest page view logged.
 fn last_page_views(
@@ -469,23 +491,20 @@ impl Counter {
         article: Option<(ArticleId, bool)>,
     ) -> PeriodKeys {
         let inner = &*self.inner;
-        let (touch, (recorded, new_day)) = inner.sessions.touch(visitor, now, |touch, load| {
-            let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
-            let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
-            if let Some(log) = load.log.as_deref_mut() {
-                let page_view = PageView {
-                    key: session_key(visitor),
-                    at: now,
-                    day: recorded.day.keys.day,
-                    prior: touch.previous,
-                    article: article.map(|(a, counted)| (a.as_u64(), counted)),
-                    new_visit: touch.new_visit,
-                    new_day,
-                };
-                log.push(page_view, touch.came_online);
-            }
-            (recorded, new_day)
-        });
+        let (touch, recorded) = inner
+            .sessions
+            .touch(visitor, now, |touch, came_online, load| {
+                let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
+                if let Some(log) = load.log.as_deref_mut() {
+                    // Copies of the day's key and start, so that `recorded` stays in registers
+                    // for the page view of a counter that shares no site.
+                    let (day, start) = (recorded.day.keys.day, recorded.day.start);
+                    let seen = (*touch, came_online, day, start);
+                    log_page_view(log, visitor, now, seen, article);
+                }
+                recorded
+            });
+        let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
         if new_day {
             inner.unique.insert(visitor, &recorded.day.keys);
         }

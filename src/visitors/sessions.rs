@@ -79,8 +79,6 @@ pub(crate) struct Touch {
     pub new_visit: bool,
     /// The visitor's previous page view, if it was still tracked.
     pub previous: Option<i64>,
-    /// The visitor was not online before this page view.
-    pub came_online: bool,
 }
 
 /// Durations in nanoseconds and the bound, validated by the builder.
@@ -255,15 +253,15 @@ impl<P> Sessions<P> {
         &self.shards[self.shard_index(k)]
     }
 
-    /// Records a page view by `visitor` at `now`, then runs `f` on the visitor's shard payload
-    /// under the same lock. Hot path: one shard lock; allocates only for a visitor the table
+    /// Records a page view by `visitor` at `now`, then runs `f` on the page view (and whether
+    /// it brought the visitor online) and the visitor's shard payload under the same lock. Hot path: one shard lock; allocates only for a visitor the table
     /// does not hold yet (or when a shard's came-online buffer grows).
     #[inline]
     pub(crate) fn touch<R>(
         &self,
         visitor: VisitorId,
         now: i64,
-        f: impl FnOnce(&Touch, &mut P) -> R,
+        f: impl FnOnce(&Touch, bool, &mut P) -> R,
     ) -> (Touch, R) {
         let k = session_key(visitor);
         let mut guard = self.shard(k).lock();
@@ -271,13 +269,13 @@ impl<P> Sessions<P> {
         let seen_again = |e: &mut Packed, s: Packed| {
             let last = s.last_seen();
             *e = Packed::new(last.max(now), true);
-            Touch {
+            let touch = Touch {
                 new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
                 previous: Some(last),
-                came_online: !s.online(),
-            }
+            };
+            (touch, !s.online())
         };
-        let touch = match shard.map.entry(k) {
+        let (touch, came_online) = match shard.map.entry(k) {
             MapEntry::Occupied(mut e) => {
                 let s = *e.get();
                 seen_again(e.get_mut(), s)
@@ -288,19 +286,19 @@ impl<P> Sessions<P> {
                 None => {
                     e.insert(Packed::new(now, true));
                     self.len.fetch_add(1, Ordering::Relaxed);
-                    Touch {
+                    let touch = Touch {
                         new_visit: true,
                         previous: None,
-                        came_online: true,
-                    }
+                    };
+                    (touch, true)
                 }
             },
         };
-        if touch.came_online {
+        if came_online {
             self.online.fetch_add(1, Ordering::Relaxed);
             shard.came_online.push((now, k));
         }
-        let r = f(&touch, &mut shard.payload);
+        let r = f(&touch, came_online, &mut shard.payload);
         (touch, r)
     }
 
@@ -598,7 +596,7 @@ mod tests {
         let t = table(100);
         let v = VisitorId::from(1);
         let t0 = crate::calendar::clock::BASE_NS;
-        t.touch(v, t0, |_, _| ());
+        t.touch(v, t0, |_, _, _| ());
         t.upkeep(t0 + 300 * S - 1);
         assert_eq!(t.online(), 1);
         t.upkeep(t0 + 300 * S);
@@ -612,14 +610,14 @@ mod tests {
     fn a_visitor_seen_again_stays_online() {
         let t = table(100);
         let v = VisitorId::from(1);
-        t.touch(v, 0, |_, _| ());
-        t.touch(v, 200 * S, |_, _| ());
+        t.touch(v, 0, |_, _, _| ());
+        t.touch(v, 200 * S, |_, _, _| ());
         t.upkeep(450 * S);
         assert_eq!(t.online(), 1);
         t.upkeep(500 * S);
         assert_eq!(t.online(), 0);
         // Back after going offline: online again, same visit (within the timeout).
-        let touch = t.touch(v, 600 * S, |_, _| ()).0;
+        let touch = t.touch(v, 600 * S, |_, _, _| ()).0;
         assert!(!touch.new_visit);
         t.upkeep(600 * S);
         assert_eq!(t.online(), 1);
@@ -629,15 +627,23 @@ mod tests {
     fn eviction_forgets_least_recently_seen() {
         let t = table(3);
         for i in 0..3u64 {
-            t.touch(VisitorId::from(i), i as i64 * S, |_, _| ());
+            t.touch(VisitorId::from(i), i as i64 * S, |_, _, _| ());
         }
         // Visitor 0 comes back: now 1 is the least recently seen.
-        t.touch(VisitorId::from(0), 10 * S, |_, _| ());
-        t.touch(VisitorId::from(9), 11 * S, |_, _| ());
+        t.touch(VisitorId::from(0), 10 * S, |_, _, _| ());
+        t.touch(VisitorId::from(9), 11 * S, |_, _, _| ());
         t.upkeep(11 * S);
         assert_eq!(t.len(), 3);
-        assert!(t.touch(VisitorId::from(1), 12 * S, |_, _| ()).0.new_visit);
-        assert!(!t.touch(VisitorId::from(0), 12 * S, |_, _| ()).0.new_visit);
+        assert!(
+            t.touch(VisitorId::from(1), 12 * S, |_, _, _| ())
+                .0
+                .new_visit
+        );
+        assert!(
+            !t.touch(VisitorId::from(0), 12 * S, |_, _, _| ())
+                .0
+                .new_visit
+        );
         t.upkeep(12 * S);
         assert_eq!(t.online(), t.len() as u64);
     }
@@ -677,9 +683,9 @@ mod tests {
                 match next(10) {
                     0..=5 => {
                         let v = VisitorId::from(next(40));
-                        let a = original.touch(v, now, |_, _| ()).0;
+                        let a = original.touch(v, now, |_, _, _| ()).0;
                         if let Some(r) = &restored {
-                            let b = r.touch(v, now, |_, _| ()).0;
+                            let b = r.touch(v, now, |_, _, _| ()).0;
                             assert_eq!(
                                 (a.new_visit, a.previous),
                                 (b.new_visit, b.previous),
@@ -750,7 +756,7 @@ mod tests {
             let original = table(1000);
             let mut now = crate::calendar::clock::BASE_NS;
             for _ in 0..300 {
-                original.touch(VisitorId::from(next(60)), now, |_, _| ());
+                original.touch(VisitorId::from(next(60)), now, |_, _, _| ());
                 now += [S, 30 * S, 200 * S][next(3) as usize];
                 if next(8) == 0 {
                     original.upkeep(now);
@@ -805,8 +811,8 @@ mod tests {
                 match next(4) {
                     0 | 1 => {
                         let v = VisitorId::from(next(80));
-                        let a = original.touch(v, now, |_, _| ()).0;
-                        let b = r.touch(v, now, |_, _| ()).0;
+                        let a = original.touch(v, now, |_, _, _| ()).0;
+                        let b = r.touch(v, now, |_, _, _| ()).0;
                         assert_eq!(a.new_visit, b.new_visit, "round {round} step {step}");
                     }
                     2 => now += [S, 100 * S, 400 * S, 2000 * S][next(4) as usize],
@@ -872,17 +878,17 @@ mod tests {
         for t in [&sound, &damaged] {
             t.upkeep(now);
             assert_eq!((t.online(), t.len()), (1, 1));
-            let back = t.touch(c, now, |_, _| ()).0;
+            let back = t.touch(c, now, |_, _, _| ()).0;
             assert_eq!((back.new_visit, back.previous), (false, Some(now - 10 * S)));
         }
         // A visitor not in the snapshot views a page with two sessions kept: it stays.
         let (sound, damaged) = (restored(&[a, b], 2), restored(&[a, a], 2));
         for t in [&sound, &damaged] {
-            t.touch(d, now, |_, _| ());
+            t.touch(d, now, |_, _, _| ());
             t.upkeep(now);
             assert_eq!((t.online(), t.len()), (2, 2));
-            assert!(!t.touch(d, now + S, |_, _| ()).0.new_visit);
-            assert!(t.touch(b, now + S, |_, _| ()).0.previous.is_none());
+            assert!(!t.touch(d, now + S, |_, _, _| ()).0.new_visit);
+            assert!(t.touch(b, now + S, |_, _, _| ()).0.previous.is_none());
         }
     }
 
@@ -936,7 +942,7 @@ mod tests {
             "the bytes are released"
         );
         // Its visitor comes back: the same visit.
-        let touch = t.touch(VisitorId::from(2), later + S, |_, _| ()).0;
+        let touch = t.touch(VisitorId::from(2), later + S, |_, _, _| ()).0;
         assert_eq!((touch.new_visit, touch.previous), (false, Some(later)));
     }
 }
