@@ -50,31 +50,35 @@ fn id(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn hit_shared(c: &mut Criterion, server: &Server) {
-    let n = 100_000u64;
-    let build = |sync_every: Option<Duration>| {
+/// `hit` of returning visitors, `pool` of them in turn, on a counter that does not share its
+/// site, one that does and synced once (the hot path's own cost), and one whose sync thread
+/// syncs every second: every visitor of the pool is in every sync, so with 100k the sync thread
+/// and Redis keep the machine's other core busy (100k distinct visitors a second), with 10k
+/// a tenth of it.
+fn hit_shared(c: &mut Criterion, server: &Server, pool: u64) {
+    let build = |sync_every: Option<Duration>, site: &str| {
         let b = Counter::builder()
             .online_window(30 * MINUTE)
             .session_timeout(60 * MINUTE);
         let b = match sync_every {
-            Some(every) => b.redis(server.url(), "hit").sync_every(every),
+            Some(every) => b.redis(server.url(), site).sync_every(every),
             None => b,
         };
         let counter = b.build().unwrap();
-        for i in 0..n {
+        for i in 0..pool {
             counter.hit(VisitorId::from(id(i)));
         }
         black_box(counter.stats());
         counter
     };
-    let plain = build(None);
+    let plain = build(None, "");
     // Synced once, then never: each visitor's first page view after that sync is logged, and
     // no other; the hot path's own cost, without a sync thread beside it.
-    let quiet = build(Some(Duration::ZERO));
+    let quiet = build(Some(Duration::ZERO), &format!("quiet{pool}"));
     quiet.sync().unwrap();
-    let shared = build(Some(Duration::from_secs(1)));
+    let shared = build(Some(Duration::from_secs(1)), &format!("hit{pool}"));
     shared.sync().unwrap();
-    let mut group = c.benchmark_group("hit_shared/returning/100k");
+    let mut group = c.benchmark_group(format!("hit_shared/returning/{}k", pool / 1_000));
     group.throughput(Throughput::Elements(1));
     for (name, counter) in [
         ("not_shared", &plain),
@@ -84,12 +88,40 @@ fn hit_shared(c: &mut Criterion, server: &Server) {
         let mut i = 0u64;
         group.bench_function(name, |b| {
             b.iter(|| {
-                i = (i + 1) % n;
+                i = (i + 1) % pool;
                 counter.hit(VisitorId::from(id(i)))
             })
         });
     }
     group.finish();
+    // Criterion runs the three one after the other, and this machine's speed drifts by tens of
+    // percent over a minute: the same hits, alternated in blocks of 200,000, give the ratio.
+    let block = |counter: &Counter, start: u64| {
+        let t = Instant::now();
+        for i in start..start + 200_000 {
+            counter.hit(VisitorId::from(id(i % pool)));
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<(f64, f64)> = (0..40u64)
+        .map(|r| {
+            let base = block(&plain, r * 200_000);
+            (block(&quiet, r * 200_000) / base, block(&shared, r * 200_000) / base)
+        })
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut quiet_r: Vec<f64> = ratios.iter().map(|r| r.0).collect();
+    let mut shared_r: Vec<f64> = ratios.iter_mut().map(|r| r.1).collect();
+    println!(
+        "hit_shared/returning/{}k alternated: throughput against not_shared: {:.3}x without a \
+         sync thread, {:.3}x with one (medians of 40 pairs of 200,000-hit blocks)",
+        pool / 1_000,
+        1.0 / median(&mut quiet_r),
+        1.0 / median(&mut shared_r)
+    );
     let status = shared.sync_status();
     println!(
         "shared counter: {} syncs, {} failures, {} page views pending at the end",
@@ -279,7 +311,8 @@ fn memory() {
 
 fn benches(c: &mut Criterion) {
     let server = server();
-    hit_shared(c, &server);
+    hit_shared(c, &server, 100_000);
+    hit_shared(c, &server, 10_000);
     report(&server, "hit_shared");
     drop(server);
     sync_10k(c);
