@@ -31,7 +31,7 @@ use crate::sync::log::Start;
 
 /// Visitors, runs and article views per part: the site's script spends 5 to 10 µs on each (on
 /// the machine in `BENCHMARKS.md`), so a part keeps Redis busy for a few milliseconds.
-pub(crate) const PART_ENTRIES: usize = 400;
+pub(crate) const PART_ENTRIES: usize = 250;
 
 /// A page view that may start a visit or a local day at the site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
