@@ -106,7 +106,10 @@ fn hit_shared(c: &mut Criterion, server: &Server, pool: u64) {
     let mut ratios: Vec<(f64, f64)> = (0..40u64)
         .map(|r| {
             let base = block(&plain, r * 200_000);
-            (block(&quiet, r * 200_000) / base, block(&shared, r * 200_000) / base)
+            (
+                block(&quiet, r * 200_000) / base,
+                block(&shared, r * 200_000) / base,
+            )
         })
         .collect();
     let median = |v: &mut Vec<f64>| {
