@@ -204,6 +204,12 @@ impl CounterBuilder {
     /// fail; an unreachable server does not: the counter starts, counts, and syncs once the
     /// server answers). `site` names the site's data in that Redis (1 to 200 characters, no
     /// braces: its keys start with `vc:{<site>}:`).
+    ///
+    /// A snapshot of a counter that did not share its site (moving a site from one instance
+    /// to several) hands its totals, visits and page views, to the site as its initial total,
+    /// in place of `initial_total`: they count once, if this counter creates the site. Its
+    /// daily history, distinct visitors and article counts are not sent; its sessions and
+    /// refresh dedup carry on. Every counter of a site should have a snapshot file of its own.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis(mut self, url: impl Into<String>, site: impl Into<String>) -> Self {
@@ -294,11 +300,11 @@ impl CounterBuilder {
             )
         };
         let mut inner = fresh();
-        let mut saved_sync = None;
+        let mut loaded = Loaded::Nothing;
         if let Some(path) = &self.snapshot_path {
             file::clean_temporaries(path);
             match load(&mut inner, path) {
-                Ok(sync) => saved_sync = sync,
+                Ok(l) => loaded = l,
                 Err(e) => {
                     if !self.move_corrupt_aside {
                         return Err(BuildError::Snapshot(e));
@@ -314,13 +320,19 @@ impl CounterBuilder {
             Some((url, site)) => {
                 check("sync_every", self.sync_every, true)?;
                 check("sync_timeout", self.sync_timeout, false)?;
+                // A snapshot of a counter that did not share its site: its totals go to the
+                // site as its initial total (see `redis`).
+                let initial = match loaded {
+                    Loaded::Plain => inner.hand_over_to_site(),
+                    _ => self.initial,
+                };
                 let store = shared_store(
                     url,
                     site,
                     &calendar,
                     sessions,
                     dedup.0,
-                    self.initial,
+                    initial,
                     self.sync_timeout,
                 )?;
                 let config = crate::sync::engine::Config {
@@ -346,8 +358,8 @@ impl CounterBuilder {
         };
         #[cfg(not(feature = "redis"))]
         let sync_every = None;
-        if let Some(sync) = saved_sync {
-            inner.restore_sync(sync);
+        if let Loaded::Shared(sync) = loaded {
+            inner.restore_sync(*sync);
         }
         Ok(Counter::from_inner(
             inner,
@@ -370,13 +382,13 @@ fn shared_store(
 ) -> Result<crate::sync::redis::RedisStore, BuildError> {
     let redis = |reason: String| BuildError::Redis { reason };
     let client = crate::sync::redis::client(url, site).map_err(redis)?;
-    if i64::try_from(initial.visits.max(initial.page_views)).is_err() {
+    // Redis counters are signed 64-bit: leave room for the page views to come.
+    const MOST: u64 = 1 << 62;
+    if initial.visits.max(initial.page_views) > MOST {
         return Err(redis(format!(
-            "`initial_total` of {} visits and {} page views: a shared site holds at most \
-             {} (Redis counters are signed 64-bit)",
-            initial.visits,
-            initial.page_views,
-            i64::MAX
+            "`initial_total` of {} visits and {} page views: a shared site starts from at \
+             most {MOST} (its Redis counters are signed 64-bit)",
+            initial.visits, initial.page_views
         )));
     }
     let config = crate::sync::redis::SiteConfig {
@@ -393,11 +405,21 @@ fn shared_store(
     ))
 }
 
+/// What `load` found.
+enum Loaded {
+    /// No snapshot file.
+    Nothing,
+    /// The snapshot of a counter that did not share its site.
+    Plain,
+    /// The snapshot of one that did, with its sync state.
+    Shared(Box<SavedSync>),
+}
+
 /// Restores `inner` from the snapshot at `path`, if there is one, but for its sync state,
 /// which is returned (see `Inner::restore_sync`).
-fn load(inner: &mut Inner, path: &Path) -> Result<Option<SavedSync>, SnapshotError> {
+fn load(inner: &mut Inner, path: &Path) -> Result<Loaded, SnapshotError> {
     let Some(bytes) = file::read(path)? else {
-        return Ok(None);
+        return Ok(Loaded::Nothing);
     };
     let corrupt = |reason| SnapshotError::Corrupt {
         path: Some(path.to_path_buf()),
@@ -410,7 +432,9 @@ fn load(inner: &mut Inner, path: &Path) -> Result<Option<SavedSync>, SnapshotErr
     let state =
         snapshot::decode_with(&bytes, |state| inner.restore_counts(state)).map_err(corrupt)?;
     inner.restore_sessions(state.sessions, &bytes);
-    Ok(state.sync)
+    Ok(state
+        .sync
+        .map_or(Loaded::Plain, |s| Loaded::Shared(Box::new(s))))
 }
 
 #[cfg(feature = "tz")]

@@ -18,7 +18,7 @@ use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
 use crate::snapshot::state::{SavedCalendar, StateV4};
-use crate::sync::batch::{Batch, View};
+use crate::sync::batch::View;
 use crate::sync::engine::{Cut, SavedSync, Sharing};
 use crate::sync::log::{Log, PageView, Start, Taken};
 use crate::sync::site::Delta;
@@ -173,6 +173,23 @@ impl Inner {
         }
     }
 
+    /// Takes this restored state's counts out of its tables, for a site it is about to share
+    /// (see `CounterBuilder::redis`): returns its totals (the initial total included), leaving
+    /// the tables, and the initial total, empty.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn hand_over_to_site(&mut self) -> Tally {
+        let mut total = std::mem::take(&mut self.initial);
+        self.sessions.for_each_payload(|s| {
+            let counts = s.stripe.take_counts();
+            let t = counts.periods.total();
+            total.visits = total.visits.saturating_add(t.visits);
+            total.page_views = total.page_views.saturating_add(t.page_views);
+        });
+        self.unique.take();
+        self.articles.counts.take_all();
+        total
+    }
+
     /// Makes this fresh state share a site: page views are logged for syncs, and the article
     /// rankings are the site's.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -228,30 +245,34 @@ impl Inner {
         clamp_nanos(self.clock.unix_nanos())
     }
 
-    /// Everything, as a snapshot holds it. A shared counter's tables are read under its view's
-    /// read lock, so that no sync cuts them meanwhile: each page view they logged is saved once,
-    /// in the tables' logs, the waiting batch or a part in flight.
+    /// Everything, as a snapshot holds it. A counter that shares its site first seals what its
+    /// tables recorded into numbered parts (see `Sharing::seal`), and saves those parts and
+    /// their counts instead of its tables' counts: whatever a sync after the save sends, a
+    /// counter restored from the snapshot sends nothing twice. (Page views recorded after the
+    /// seal are not in the snapshot; a save holds the page views completed before it began.)
     fn capture(&self) -> StateV4<'static> {
         let saved_at = self.now();
-        let view = self.sharing.as_ref().map(|s| (s, s.view.read()));
-        let (articles, article_dedup) = self.articles.records(saved_at);
-        let (mut starts, mut views, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
-        let traffic = {
-            let mut all = TrafficCounts::default();
-            self.sessions
-                .for_each_payload_with_last_seen(|s, last_seen| {
-                    s.stripe.merge_into(&mut all);
-                    if let Some(log) = s.log.as_deref() {
-                        let (st, v) = log.held();
-                        last_page_views(st, v, last_seen, &mut lasts);
-                        starts.extend_from_slice(st);
-                        views.extend_from_slice(v);
-                    }
-                });
-            all
+        let sync = self.sharing.as_ref().map(|sharing| {
+            if sharing.sends() {
+                sharing.seal(&self.calendar, |spares| self.cut(spares))
+            } else {
+                sharing.saved()
+            }
+        });
+        let sealed = self.sharing.as_ref().filter(|s| s.sends());
+        let (articles, article_dedup) = match sealed {
+            Some(_) => (Vec::new(), self.articles.dedup.records(saved_at)),
+            None => self.articles.records(saved_at),
         };
-        // The logged page views' counts are the tables' (saved above, and sent once cut).
-        let log = Batch::from_log(starts, views, lasts, [], self.calendar.week_start);
+        let (traffic, unique) = match sealed {
+            Some(_) => Default::default(),
+            None => {
+                let mut all = TrafficCounts::default();
+                self.sessions
+                    .for_each_payload(|s| s.stripe.merge_into(&mut all));
+                (all, self.unique.snapshot())
+            }
+        };
         StateV4 {
             saved_at,
             calendar: SavedCalendar {
@@ -260,11 +281,11 @@ impl Inner {
             },
             initial: self.initial,
             traffic,
-            unique: self.unique.snapshot(),
+            unique,
             sessions: self.sessions.table(),
             articles,
             article_dedup,
-            sync: view.map(|(sharing, view)| sharing.saved(&view, log)),
+            sync,
         }
     }
 
@@ -643,7 +664,11 @@ impl Counter {
     /// the format and for what point in time a snapshot reflects.
     ///
     /// **Locking:** concurrent saves wait for each other. Page views keep flowing: each stripe,
-    /// the unique-visitor state and each session shard are locked only while copied.
+    /// the unique-visitor state and each session shard are locked only while copied. A counter
+    /// that shares its site first waits for a sync in progress, then seals what it recorded
+    /// since into numbered parts as a sync does (each shard's log briefly; readings wait on the
+    /// shared view's write lock meanwhile), so that the snapshot holds what the site may not
+    /// have yet and nothing twice (see `CounterBuilder::redis`).
     ///
     /// **Threads:** a save of at least 65,536 sessions sorts them on two threads: this one and
     /// a second one it starts twice, briefly (no shard or stripe lock is held meanwhile).
@@ -698,6 +723,10 @@ impl Counter {
     /// counts outlive catalog entries until reset here.
     ///
     /// **Locking:** scans the dedup table and the article's ranking shard.
+    ///
+    /// On a counter that shares its site (feature `redis`) the reset is this counter's alone:
+    /// the site's counts for the article, and views this counter already cut for a sync, stay,
+    /// so its readings do not drop to zero. Resetting an article across a site is not supported.
     ///
     /// [`articles::Catalog`]: crate::articles::Catalog
     pub fn reset_article(&self, article: ArticleId) {

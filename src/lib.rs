@@ -49,9 +49,9 @@
 //! dedup table, and its ranking shard when the view counts. Each method's docs say what it
 //! locks.
 //!
-//! A counter that shares its site (feature `redis`) also pushes the page view on its shard's
-//! log, under the same lock (no allocation once the log has grown to a sync interval's
-//! traffic); its readings take the shared view's read lock, which a sync holds for writing
+//! A counter that shares its site (feature `redis`) also logs, under the same lock, a page view
+//! that may start a visit or a local day and every article view on its shard's log (no
+//! allocation once the log has grown to a sync interval's visitors); its readings take the shared view's read lock, which a sync holds for writing
 //! only while it takes the tables' counts and while it applies the site's answer, never while
 //! it waits for Redis.
 //!

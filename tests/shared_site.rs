@@ -601,6 +601,127 @@ fn a_restart_from_the_snapshot_loses_nothing_not_yet_sent() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A visitor the site files as online in one epoch (a span of time the site's online sets are
+/// kept in) comes back on another counter in the next epoch, just before midnight and again
+/// after it: the site moves it to the new epoch's set and counts it online once.
+#[test]
+fn a_visitor_moving_to_the_next_online_epoch_counts_online_once() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("epoch");
+    // The site's epochs for a 5-minute online window: 2^39 ns (about 9 minutes 10 seconds)
+    // each, starting at multiples of 2^39 ns since the Unix epoch (see `sync/redis.rs`).
+    const EPOCH: i128 = 1 << 39;
+    let s = |n: i64| time::Duration::seconds(n);
+    let mut midnight = datetime!(2026-02-01 00:00 +07:00);
+    let since_epoch = |m: OffsetDateTime| (m.unix_timestamp_nanos() % EPOCH) / 1_000_000_000;
+    while !(60..=200).contains(&since_epoch(midnight)) {
+        midnight += s(86_400);
+    }
+    let boundary = midnight - s(since_epoch(midnight) as i64);
+    let clock = ManualClock::new(boundary - s(20));
+    let (first, second) = (
+        shared(&server, "epoch", &clock),
+        shared(&server, "epoch", &clock),
+    );
+    let one = plain(&clock);
+    let visitor = VisitorId::from(3);
+    first.hit(visitor);
+    one.hit(visitor);
+    first.sync().unwrap();
+    clock.set(boundary + s(20));
+    second.hit(visitor);
+    one.hit(visitor);
+    clock.set(midnight + s(10));
+    second.hit(visitor);
+    one.hit(visitor);
+    second.sync().unwrap();
+    first.sync().unwrap();
+    assert_eq!(one.stats().online, 1);
+    assert_eq!(second.stats().online, 1);
+    assert_eq!(first.stats().online, 1);
+    agree(&[first, second], &one);
+}
+
+/// One visitor with more runs and article views than a part holds (a crawler slipping past
+/// the bot filter, say) goes to the site in several parts and counts as it would on one
+/// counter.
+#[test]
+fn a_visitor_heavier_than_a_part_counts_as_on_one_counter() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("heavy");
+    let clock = ManualClock::new(START);
+    let counters = vec![
+        shared(&server, "heavy", &clock),
+        shared(&server, "heavy", &clock),
+    ];
+    let one = plain(&clock);
+    let heavy = VisitorId::from(1_000);
+    for i in 0..900_u64 {
+        let a = ArticleId::from(i % 7);
+        counters[0].view_article(a, heavy);
+        one.view_article(a, heavy);
+        // Another visitor now and then, on the other counter.
+        if i % 50 == 0 {
+            counters[1].hit(VisitorId::from(i));
+            one.hit(VisitorId::from(i));
+        }
+        // A visit of its own every tenth view, views of an article further apart than the
+        // refresh window now and then.
+        let pause = if i % 10 == 9 { 31 * 60 } else { 70 };
+        clock.advance(Duration::from_secs(pause));
+    }
+    assert!(counters[0].sync_status().pending_page_views >= 900);
+    agree(&counters, &one);
+}
+
+/// A snapshot saved before a sync holds what the sync then sends; a process that dies after the
+/// sync, before its next save, restarts from that snapshot and sends it again. The site knows
+/// the counter's numbered parts and counts them once.
+#[test]
+fn a_crash_after_a_save_and_a_sync_sends_the_saved_parts_again_and_they_count_once() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("crash");
+    let dir = std::env::temp_dir().join(format!("vc-shared-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("counter.snapshot");
+    let clock = ManualClock::new(START);
+    let build = || {
+        Counter::builder()
+            .utc_offset(offset!(+7))
+            .clock(clock.clone())
+            .snapshot_path(&path)
+            .redis(server.url(), "crash")
+            .sync_every(Duration::ZERO)
+            .build()
+            .unwrap()
+    };
+    let other = shared(&server, "crash", &clock);
+    let one = plain(&clock);
+    let mut rng = Rng(5);
+    let first = build();
+    traffic(&[first.clone(), other.clone()], &one, &clock, &mut rng, 150);
+    first.sync().unwrap();
+    traffic(&[first.clone(), other.clone()], &one, &clock, &mut rng, 150);
+    first.save().unwrap();
+    first.sync().unwrap();
+    // The process dies: no final sync, no save.
+    std::mem::forget(first);
+    let first = build();
+    assert!(first.sync_status().pending_page_views > 0);
+    let counters = vec![first, other];
+    agree(&counters, &one);
+    traffic(&counters, &one, &clock, &mut rng, 100);
+    agree(&counters, &one);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The background thread syncs once `sync_every` of the counter's clock has passed; dropping
 /// the last clone makes a final sync.
 #[test]

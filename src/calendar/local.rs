@@ -19,7 +19,7 @@ const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 
 /// The keys of the periods an instant falls in. Consecutive periods have consecutive keys, so
 /// "the previous week" is `week - 1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PeriodKeys {
     /// Julian day number of the local date.
     pub day: i32,

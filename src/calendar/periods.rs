@@ -393,6 +393,11 @@ impl<T: Default> PeriodBuckets<T> {
         self.day.get(day)
     }
 
+    /// The total.
+    pub(crate) fn total(&self) -> &T {
+        &self.total
+    }
+
     /// The bucket of period `key` of `span` (the total's key is ignored), rolling that span's
     /// buckets over as [`record`](Self::record) does; `None` for a period older than both held.
     pub(crate) fn bucket_mut(&mut self, span: Span, key: i32) -> Option<&mut T> {

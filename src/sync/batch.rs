@@ -7,8 +7,9 @@
 //! as counts per day: they are exact whatever the order they reach the site in.
 //!
 //! # Bound
-//! A batch that cannot be sent (Redis down) absorbs the next ones. It holds at most
-//! `max_entries` visitors, runs and article views together; past that, the visitors it does not
+//! While parts wait to be sent (Redis down), the batch behind them absorbs the cuts of later
+//! syncs. The parts and that batch hold at most `max_entries` visitors, runs and article views
+//! together (the counter's `max_sessions`); past that, the visitors the batch does not
 //! hold yet are kept only as counts per day with this counter's own decisions: page views stay
 //! exact, while those visitors' visits, distinct visitors and article views are what this
 //! counter alone saw (a visitor also seen by another counter may count twice), and the site's
@@ -16,17 +17,15 @@
 //!
 //! # Parts
 //! A batch goes to the site in parts of about [`PART_ENTRIES`] visitors, runs and article
-//! views, each applied once; a visitor's runs and views stay in one part, in order. The counts
-//! per day go with the first part.
+//! views, each applied once, in visitor key order. A visitor's runs and views stay in one part,
+//! unless they are more than a part holds: then they go as consecutive spans of its time, one
+//! part each (see `spans`). The counts per day go with the first part.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use time::{Date, Weekday};
 
-use crate::calendar::clock::held;
 use crate::calendar::local::{period_keys, PeriodKeys};
-use crate::common::bounded;
 use crate::sync::log::Start;
 
 /// Visitors, runs and article views per part: the site's script spends 5 to 10 µs on each (on
@@ -34,7 +33,7 @@ use crate::sync::log::Start;
 pub(crate) const PART_ENTRIES: usize = 250;
 
 /// A page view that may start a visit or a local day at the site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Run {
     pub key: u64,
     pub day: i32,
@@ -48,7 +47,7 @@ pub(crate) struct Run {
 }
 
 /// A view of an article by a visitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct View {
     pub article: u64,
     pub key: u64,
@@ -59,7 +58,7 @@ pub(crate) struct View {
 }
 
 /// Counts of one day: page views, and what this counter decided alone (see "Bound").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DayCounts {
     pub page_views: u64,
     pub visits: u64,
@@ -67,16 +66,13 @@ pub(crate) struct DayCounts {
 }
 
 /// Page views to send, compacted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Batch {
     /// Each visitor's last page view, by visitor key.
-    #[serde(deserialize_with = "bounded::vec")]
     lasts: Vec<(u64, i64)>,
     /// Sorted by visitor key, then time.
-    #[serde(deserialize_with = "bounded::vec")]
     runs: Vec<Run>,
     /// Sorted by visitor key, article, then time.
-    #[serde(deserialize_with = "bounded::vec")]
     views: Vec<View>,
     counts: BTreeMap<i32, DayCounts>,
     /// Article views counted alone, by (article, day).
@@ -110,15 +106,7 @@ impl Batch {
             .collect();
         runs.sort_unstable_by_key(|r| (r.key, r.at));
         views.sort_unstable_by_key(|v| (v.key, v.article, v.at));
-        // A visitor named twice keeps its latest last page view.
-        lasts.sort_unstable();
-        lasts.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 = kept.1.max(later.1);
-            }
-            same
-        });
+        keep_latest(&mut lasts);
         let mut batch = Batch {
             lasts,
             runs,
@@ -149,10 +137,12 @@ impl Batch {
         });
     }
 
-    /// Checks what sending a restored batch relies on: every day it names is known, instants
-    /// are in range, visitors, runs and views are in the order the batch keeps them.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Checks what a part relies on: every day it names is known, instants are in range,
+    /// visitors, runs and views are in the order the batch keeps them.
+    #[cfg(test)]
+    fn validate(&self) -> Result<(), String> {
         let known = |d: &i32| self.days.contains_key(d);
+        let held = crate::calendar::clock::held;
         if let Some(r) = self.runs.iter().find(|r| !known(&r.day) || !held(r.at)) {
             return Err(format!("a waiting run of day {}: malformed", r.day));
         }
@@ -220,19 +210,22 @@ impl Batch {
         for (&k, &n) in &later.alone_views {
             *self.alone_views.entry(k).or_default() += n;
         }
-        // A visitor held keeps what comes later; a new one is taken whole while there is room
-        // for it, and past that leaves counts only.
+        // A visitor held keeps its last page view up to date; its later runs and views, and a
+        // new visitor (taken whole), need room, and past it leave counts only.
         let mut room = max_entries.saturating_sub(self.entries());
         let (mut lasts, mut runs, mut views) = (Vec::new(), Vec::new(), Vec::new());
         for (key, last, r, v) in later.visitors() {
             let held = self.lasts.binary_search_by_key(&key, |l| l.0).is_ok();
-            let cost = 1 + r.len() + v.len();
-            if held || cost <= room {
-                room = room.saturating_sub(cost - usize::from(held));
+            let cost = usize::from(!held) + r.len() + v.len();
+            if cost <= room {
+                room -= cost;
                 lasts.push((key, last));
                 runs.extend_from_slice(r);
                 views.extend_from_slice(v);
                 continue;
+            }
+            if held {
+                lasts.push((key, last));
             }
             for r in r {
                 self.add_counts(
@@ -249,14 +242,7 @@ impl Batch {
             }
         }
         self.lasts.extend(lasts);
-        self.lasts.sort_unstable();
-        self.lasts.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 = kept.1.max(later.1);
-            }
-            same
-        });
+        keep_latest(&mut self.lasts);
         self.runs.extend(runs);
         self.runs.sort_by_key(|r| (r.key, r.at));
         self.views.extend(views);
@@ -308,11 +294,23 @@ impl Batch {
             parts.push(std::mem::take(part));
         };
         for (key, last, runs, views) in self.visitors() {
-            part.lasts.push((key, last));
-            part.runs.extend_from_slice(runs);
-            part.views.extend_from_slice(views);
-            if part.entries() >= PART_ENTRIES {
-                finish(&mut part, &mut parts);
+            if 1 + runs.len() + views.len() <= PART_ENTRIES {
+                part.lasts.push((key, last));
+                part.runs.extend_from_slice(runs);
+                part.views.extend_from_slice(views);
+                if part.entries() >= PART_ENTRIES {
+                    finish(&mut part, &mut parts);
+                }
+                continue;
+            }
+            // A visitor heavier than a part: consecutive spans of its time, one part each.
+            for (until, runs, views) in spans(last, runs, views) {
+                part.lasts.push((key, until));
+                part.runs.extend(runs);
+                part.views.extend(views);
+                if part.entries() >= PART_ENTRIES {
+                    finish(&mut part, &mut parts);
+                }
             }
         }
         if !part.is_empty() || parts.is_empty() {
@@ -343,37 +341,21 @@ impl Batch {
                 out.extend_from_slice(&(n as f64).to_le_bytes());
             }
         }
-        // Visitors: at most u16::MAX runs and views each per entry (more go as two entries).
-        let visitors: Vec<(u64, i64, &[Run], &[View])> = self
-            .visitors()
-            .into_iter()
-            .flat_map(|(key, last, runs, views)| {
-                let n = runs
-                    .len()
-                    .max(views.len())
-                    .div_ceil(usize::from(u16::MAX))
-                    .max(1);
-                let at = |i: usize, len: usize| (i * usize::from(u16::MAX)).min(len);
-                (0..n).map(move |i| {
-                    let r = &runs[at(i, runs.len())..at(i + 1, runs.len())];
-                    let v = &views[at(i, views.len())..at(i + 1, views.len())];
-                    (key, last, r, v)
-                })
-            })
-            .collect();
+        // A part holds at most `PART_ENTRIES` runs and views of a visitor (see `spans`).
+        let visitors = self.visitors();
         put_u32(&mut out, visitors.len());
         for (key, last, runs, views) in visitors {
             out.extend_from_slice(&key.to_be_bytes());
             out.extend_from_slice(&ordered(last));
             out.extend_from_slice(&(last.div_euclid(1_000) as f64).to_le_bytes());
             out.extend_from_slice(&ordered(last.saturating_sub(dedup_window)));
-            out.extend_from_slice(&(runs.len() as u16).to_le_bytes());
+            out.extend_from_slice(&count16(runs.len()));
             for r in runs {
                 out.extend_from_slice(&day_index(r.day).to_le_bytes());
                 out.extend_from_slice(&ordered(r.at.saturating_sub(session_timeout)));
                 out.extend_from_slice(&ordered(r.prior));
             }
-            out.extend_from_slice(&(views.len() as u16).to_le_bytes());
+            out.extend_from_slice(&count16(views.len()));
             for v in views {
                 out.extend_from_slice(&v.article.to_be_bytes());
                 out.extend_from_slice(&day_index(v.day).to_le_bytes());
@@ -391,6 +373,59 @@ impl Batch {
     }
 }
 
+/// A visitor's runs and views cut into consecutive spans of time of about `PART_ENTRIES - 1`
+/// runs and views each (instants that are equal stay in one span), each with the latest
+/// instant it holds: the visitor's last page view as far as the site needs to know when it
+/// applies the span. The last span ends at `last`. Runs stay in time order, views in article
+/// then time order; a later span holds only later instants, so the site's visits and refresh
+/// dedup see the page views in the order they happened.
+fn spans(last: i64, runs: &[Run], views: &[View]) -> Vec<(i64, Vec<Run>, Vec<View>)> {
+    let mut times: Vec<i64> = runs
+        .iter()
+        .map(|r| r.at)
+        .chain(views.iter().map(|v| v.at))
+        .collect();
+    times.sort_unstable();
+    let mut out = Vec::new();
+    let (mut from, mut i) = (i64::MIN, 0);
+    while i < times.len() {
+        let mut end = (i + PART_ENTRIES - 1).min(times.len());
+        let until = times[end - 1];
+        while end < times.len() && times[end] == until {
+            end += 1;
+        }
+        let within = |at: i64| from < at && at <= until;
+        out.push((
+            until,
+            runs.iter().filter(|r| within(r.at)).copied().collect(),
+            views.iter().filter(|v| within(v.at)).copied().collect(),
+        ));
+        (from, i) = (until, end);
+    }
+    if let Some(span) = out.last_mut() {
+        span.0 = span.0.max(last);
+    }
+    out
+}
+
+/// Sorts visitors' last page views by visitor, a visitor named twice keeping its latest.
+fn keep_latest(lasts: &mut Vec<(u64, i64)>) {
+    lasts.sort_unstable();
+    lasts.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = kept.1.max(later.1);
+        }
+        same
+    });
+}
+
+/// A count of a visitor's runs or views in a part, which `into_parts` keeps below `u16::MAX`.
+fn count16(n: usize) -> [u8; 2] {
+    debug_assert!(n <= PART_ENTRIES);
+    (n.min(usize::from(u16::MAX)) as u16).to_le_bytes()
+}
+
 fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n.min(u32::MAX as usize) as u32).to_le_bytes());
 }
@@ -404,7 +439,7 @@ pub(crate) fn ordered(at: i64) -> [u8; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::log::{Log, PageView};
+    use crate::sync::log::{Log, PageView, Taken};
 
     const S: i64 = 1_000_000_000;
     const T: i64 = 30 * 60 * S;
@@ -452,16 +487,12 @@ mod tests {
         )
     }
 
-    fn enabled() -> Log {
-        Log::new()
-    }
-
     #[test]
     fn runs_are_the_page_views_that_start_a_visit_or_a_day() {
         let noon = DAY0 + 12 * 3600 * S;
         let late = DAY0 + 24 * 3600 * S - 60 * S;
         let b = batch(
-            &mut enabled(),
+            &mut Log::new(),
             &[
                 (7, noon, None),
                 (7, noon + 29 * 60 * S, None),
@@ -496,7 +527,7 @@ mod tests {
     #[test]
     fn after_a_cut_a_visitor_logs_its_first_page_view_only() {
         let t = DAY0 + 3600 * S;
-        let mut log = enabled();
+        let mut log = Log::new();
         let _ = batch(&mut log, &[(1, t, None)], t);
         // The first page view after the cut starts nothing here but is logged, so the visitor
         // is sent with its last page view; the next ones are not logged.
@@ -524,17 +555,17 @@ mod tests {
             },
             false,
         );
-        let (starts, _) = log.held();
-        assert_eq!(starts.len(), 1);
         assert_eq!(log.len(), 2);
+        let (taken, _) = log.take(Taken::default(), t + 3 * S);
+        assert_eq!(taken.starts.len(), 1);
     }
 
     #[test]
     fn a_later_batch_past_the_bound_leaves_counts_for_new_visitors() {
         let t = DAY0 + 3600 * S;
-        let mut first = batch(&mut enabled(), &[(1, t, None)], t);
+        let mut first = batch(&mut Log::new(), &[(1, t, None)], t);
         let later = batch(
-            &mut enabled(),
+            &mut Log::new(),
             &[
                 (1, t + 60 * S, None),
                 (2, t + 60 * S, None),
@@ -569,7 +600,7 @@ mod tests {
             views.push((key, t + S, Some(key % 7)));
             views.push((key, t + 2 * T, None));
         }
-        let b = batch(&mut enabled(), &views, t + 3 * T);
+        let b = batch(&mut Log::new(), &views, t + 3 * T);
         let (lasts, runs, all_views) = (b.lasts.clone(), b.runs.clone(), b.views.clone());
         assert_eq!(
             (lasts.len(), runs.len(), all_views.len()),
@@ -593,6 +624,63 @@ mod tests {
             assert!(w[0].lasts.last().unwrap().0 < w[1].lasts.first().unwrap().0);
         }
         assert_eq!(parts.iter().map(Batch::page_views).sum::<u64>(), 3_600);
+    }
+
+    #[test]
+    fn a_visitor_heavier_than_a_part_goes_as_consecutive_spans_of_its_time() {
+        let t = DAY0 + 3600 * S;
+        // Visitor 5 views 700 articles a minute apart, a visit of its own every 40 minutes;
+        // visitors 4 and 6 one page view each.
+        let mut views = vec![(4, t, None)];
+        for i in 0..700_i64 {
+            views.push((
+                5,
+                t + 40 * 60 * S * (i / 3) + i % 3 * 60 * S,
+                Some(i as u64 % 90),
+            ));
+        }
+        views.push((6, t, None));
+        let b = batch(&mut Log::new(), &views, t + 1_000 * T);
+        let heavy_last = b.lasts[1].1;
+        let (mut runs, mut all_views) = (b.runs.clone(), b.views.clone());
+        let parts = b.into_parts();
+        assert!(parts.len() >= 4, "{} parts", parts.len());
+        let mut spans = Vec::new();
+        for p in &parts {
+            assert!(p.entries() <= 2 * PART_ENTRIES, "{}", p.entries());
+            p.validate().unwrap();
+            spans.extend(p.visitors().into_iter().filter(|v| v.0 == 5).map(|v| {
+                let times: Vec<i64> =
+                    v.2.iter()
+                        .map(|r| r.at)
+                        .chain(v.3.iter().map(|x| x.at))
+                        .collect();
+                (v.1, times)
+            }));
+        }
+        // Each span ends at its latest instant, before every instant of the next one; the last
+        // ends at the visitor's last page view.
+        assert!(spans.len() >= 3);
+        for w in spans.windows(2) {
+            assert_eq!(w[0].0, *w[0].1.iter().max().unwrap());
+            assert!(w[1].1.iter().all(|&at| at > w[0].0));
+        }
+        assert_eq!(spans.last().unwrap().0, heavy_last);
+        let mut runs_sent: Vec<Run> = parts.iter().flat_map(|p| p.runs.clone()).collect();
+        let mut views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
+        for v in [&mut runs, &mut runs_sent] {
+            v.sort_unstable_by_key(|r| (r.key, r.at));
+        }
+        for v in [&mut all_views, &mut views_sent] {
+            v.sort_unstable_by_key(|v| (v.key, v.article, v.at));
+        }
+        assert_eq!((runs_sent, views_sent), (runs, all_views));
+        let keys: Vec<u64> = parts
+            .iter()
+            .flat_map(|p| p.lasts.iter().map(|l| l.0))
+            .collect();
+        assert_eq!(keys.first(), Some(&4));
+        assert_eq!(keys.last(), Some(&6));
     }
 
     #[test]

@@ -11,8 +11,6 @@
 //! their page views, and a page view allocates nothing once the log's vectors have grown to an
 //! interval's visitors (a sync swaps in emptied ones of the same capacity).
 
-use serde::{Deserialize, Serialize};
-
 use crate::sync::batch::View;
 
 /// A page view as the hot path hands it to the log.
@@ -34,7 +32,7 @@ pub(crate) struct PageView {
 }
 
 /// A logged page view that may start a visit or a day at the site (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Start {
     pub key: u64,
     pub at: i64,
@@ -113,11 +111,6 @@ impl Log {
     /// Visitors that came online since the log was last taken.
     pub(crate) fn came_online(&self) -> u64 {
         self.came_online
-    }
-
-    /// The starts and views recorded since the log was last taken (for a snapshot).
-    pub(crate) fn held(&self) -> (&[Start], &[View]) {
-        (&self.starts, &self.views)
     }
 
     /// Takes what was recorded at the cut instant `now` (read under the shard's lock), leaving

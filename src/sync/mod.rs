@@ -9,7 +9,8 @@
 //! recorded since.
 //!
 //! This folder holds `log.rs` (the per-shard page-view log of the hot path), `batch.rs` (a
-//! batch: page views compacted into runs, bounded, cut into parts, encoded), `site.rs` (the
+//! batch: per visitor the page views that may start a visit or a day and its last one, page
+//! views as counts per day; bounded, cut into parts, encoded), `site.rs` (the
 //! site's numbers as read, and the counts not synced yet), `engine.rs` (one sync: the cut, the
 //! parts, retries and status, against a [`Store`](engine::Store)), `redis.rs` (the store over
 //! Redis, feature `redis`) and `site.lua` (the script). It builds on the model (calendar,

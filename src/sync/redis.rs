@@ -197,8 +197,7 @@ fn reply(v: Value) -> Result<Reply, SyncError> {
     let Value::Array(items) = v else {
         return Err(bad("not a list"));
     };
-    let [epoch, _duplicate, _last, online, Value::Array(records), waiting] = items.as_slice()
-    else {
+    let [epoch, _duplicate, last, online, Value::Array(records), waiting] = items.as_slice() else {
         return Err(bad("not six items"));
     };
     let epoch = bytes(epoch)
@@ -221,6 +220,7 @@ fn reply(v: Value) -> Result<Reply, SyncError> {
     }
     Ok(Reply {
         epoch,
+        last: int(last).ok_or_else(|| bad("the last change number"))?,
         online: int(online).ok_or_else(|| bad("online"))?,
         records: out,
         sketches_waiting: int(waiting).ok_or_else(|| bad("sketches waiting"))?,

@@ -57,11 +57,16 @@ local SUMMARY_TTL = { d = 514 * DAY, w = 3 * 7 * DAY, m = 100 * DAY, y = 800 * D
 local SET_TTL = { d = 3 * DAY, w = 3 * 7 * DAY, m = 70 * DAY, y = 800 * DAY }
 local COUNTER_TTL = 30 * DAY
 
+-- a <= b, for two instants given as the (high, low) 32-bit halves of their ordered form.
+local function before(ah, al, bh, bl)
+  return ah < bh or (ah == bh and al <= bl)
+end
+
 -- a <= b, for two ordered times.
 local function le(a, b)
   local ah, al = struct.unpack('>I4I4', a)
   local bh, bl = struct.unpack('>I4I4', b)
-  return ah < bh or (ah == bh and al <= bl)
+  return before(ah, al, bh, bl)
 end
 
 -- The sketch register and rank of a visitor key (the key's big-endian bytes: the register is
@@ -202,8 +207,8 @@ elseif seq > 0 then
     tally(articles, art, di, n)
   end
 
-  -- Visitors: their entries read at once, then each with its runs (page views within one local
-  -- day, less than the session timeout apart) and its article views, oldest first.
+  -- Visitors: their entries read at once, then each with its runs (the page views that may
+  -- start a visit or a local day) and its article views, in time order.
   local n_visitors = u32()
   local start = pos
   local keys = {}
@@ -223,10 +228,6 @@ elseif seq > 0 then
   pos = start
   local dedup_on = ARGV[13] ~= '0'
   local moved_in, moved_out = {}, {}
-  -- Instants as (high, low) 32-bit halves of their ordered form: `a <= b`.
-  local function before(ah, al, bh, bl)
-    return ah < bh or (ah == bh and al <= bl)
-  end
   for i = 1, n_visitors do
     local key = c8()
     local entry = entries[i]
@@ -241,6 +242,8 @@ elseif seq > 0 then
         end
       end
     end
+    -- The online set the visitor is filed in is its stored last page view's epoch.
+    local filed = lh and math.floor(lh / epoch_div)
     local fh, fl, final_us, eh, el, n_runs
     fh, fl, final_us, eh, el, n_runs, pos = struct.unpack('>I4I4<d>I4I4<I2', part, pos)
     local dirty = false
@@ -270,10 +273,9 @@ elseif seq > 0 then
     if not lh or not before(fh, fl, lh, ll) then
       -- Filed under the epoch of its new last page view, and out of its old one.
       local e = math.floor(fh / epoch_div)
-      if lh and math.floor(lh / epoch_div) ~= e then
-        local old = math.floor(lh / epoch_div)
-        local r = moved_out[old] or {}
-        moved_out[old] = r
+      if filed and filed ~= e then
+        local r = moved_out[filed] or {}
+        moved_out[filed] = r
         r[#r + 1] = key
       end
       lh, ll, newest_us, dirty = fh, fl, final_us, true
@@ -489,7 +491,6 @@ elseif seq > 0 then
       end
     end
   end
-  redis.call('SET', ck, ARGV[3], 'EX', COUNTER_TTL)
 end
 
 -- A call that applies no part replaces one set waiting for it by a sketch of the same
@@ -552,7 +553,13 @@ if nchanges > 0 then
     args[#args + 1] = string.format('%d', number)
     args[#args + 1] = name
   end
-  redis.call('ZADD', P .. 'ch', unpack(args))
+  for i = 1, #args, 2000 do
+    redis.call('ZADD', P .. 'ch', unpack(args, i, math.min(i + 1999, #args)))
+  end
+end
+-- The part is applied, and its changes numbered: marked applied after everything it writes.
+if seq > applied then
+  redis.call('SET', ck, ARGV[3], 'EX', COUNTER_TTL)
 end
 
 -- Online: visitors whose last page view is after the threshold, counted in the epochs from

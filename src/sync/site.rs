@@ -180,7 +180,7 @@ fn visitors_of(fields: &[(Vec<u8>, Vec<u8>)]) -> u64 {
 }
 
 /// Counts recorded on this counter that the site's readings do not hold yet.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Delta {
     pub traffic: TrafficCounts,
     pub visitors: PeriodBuckets<u64>,
