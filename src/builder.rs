@@ -98,6 +98,9 @@ impl CounterBuilder {
 
     /// An IANA time zone such as `"Europe/Berlin"`, with its daylight-saving changes (days of 23
     /// and 25 hours). The tz database is bundled (from `jiff`), so it does not depend on the host.
+    /// A day starts at its first local midnight (the first of two when clocks fall back to
+    /// midnight, as Havana's do; the end of the gap when they skip it) and ends where the next
+    /// day starts.
     /// Replaces an earlier [`utc_offset`](CounterBuilder::utc_offset); an unknown name makes
     /// `build` fail.
     #[cfg(feature = "tz")]

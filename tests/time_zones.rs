@@ -11,9 +11,18 @@ use visitor_counter::{BuildError, Counter, ManualClock, VisitorId};
 const NS: Duration = Duration::from_nanos(1);
 
 fn counter(zone: &str, start: OffsetDateTime) -> (Counter, ManualClock) {
+    counter_weeks_from(zone, start, time::Weekday::Monday)
+}
+
+fn counter_weeks_from(
+    zone: &str,
+    start: OffsetDateTime,
+    week_start: time::Weekday,
+) -> (Counter, ManualClock) {
     let clock = ManualClock::new(start);
     let c = Counter::builder()
         .time_zone(zone)
+        .week_start(week_start)
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -168,15 +177,115 @@ fn clock_now(clock: &ManualClock) -> OffsetDateTime {
 fn a_day_whose_midnight_is_skipped_starts_after_the_gap() {
     // Havana springs forward at midnight: 2024-03-10 00:00 CST (-05:00) never happens, the
     // clocks go to 01:00 CDT (-04:00). The 10th starts at 05:00 UTC, where the 9th ends.
-    let (c, clock) = counter(
+    days_meet(
         "America/Havana",
         datetime!(2024-03-10 04:59:59.999_999_999 UTC),
+        date!(2024 - 03 - 09),
     );
+}
+
+/// A page view at `last`, the last nanosecond of `day` in `zone`, counts on `day`, and one a
+/// nanosecond later on the day after.
+fn days_meet(zone: &str, last: OffsetDateTime, day: time::Date) {
+    let (c, clock) = counter(zone, last);
     c.hit(VisitorId::from(1));
     clock.advance(NS);
     c.hit(VisitorId::from(1));
     assert_eq!(
         page_views(&c, 2),
-        vec![(date!(2024 - 03 - 09), 1), (date!(2024 - 03 - 10), 1)]
+        vec![(day, 1), (day.next_day().unwrap(), 1)]
+    );
+}
+
+#[test]
+fn a_day_whose_midnight_happens_twice_lasts_25_hours_in_days_weeks_and_months() {
+    // Havana falls back at 01:00 CDT (-04:00) to 00:00 CST (-05:00) on the first Sunday of
+    // November: on Sunday 1 November 2037 midnight happens at 04:00 UTC and again at 05:00 UTC.
+    // The 1st starts at the first midnight and ends at the 2nd's midnight, 05:00 UTC on the
+    // 2nd: 25 hours. It is the first day of a month and, with weeks from Sunday, of a week.
+    let (c, clock) = counter_weeks_from(
+        "America/Havana",
+        datetime!(2037-11-01 03:59:59.999_999_999 UTC),
+        time::Weekday::Sunday,
+    );
+    c.hit(VisitorId::from(1)); // Saturday 31 October, its last nanosecond
+    clock.advance(NS);
+    c.hit(VisitorId::from(2)); // the 1st's first nanosecond (the first midnight)
+    let s = c.stats();
+    assert_eq!((s.page_views.today, s.page_views.yesterday), (1, 1));
+    assert_eq!((s.page_views.this_week, s.page_views.last_week), (1, 1));
+    assert_eq!((s.page_views.this_month, s.page_views.last_month), (1, 1));
+    clock.set(datetime!(2037-11-01 05:00 UTC)); // midnight again: still the 1st
+    c.hit(VisitorId::from(3));
+    // The last hour of the 1st: 23:30 CST.
+    clock.set(datetime!(2037-11-02 04:30 UTC));
+    c.hit(VisitorId::from(4));
+    assert_eq!(c.history(1)[0].date, date!(2037 - 11 - 01));
+    clock.set(datetime!(2037-11-02 04:59:59.999_999_999 UTC)); // its last nanosecond
+    c.hit(VisitorId::from(5));
+    let s = c.stats();
+    assert_eq!((s.page_views.today, s.page_views.yesterday), (4, 1));
+    assert_eq!((s.page_views.this_week, s.page_views.this_month), (4, 4));
+    clock.advance(NS); // Monday 2 November, 00:00 CST
+    c.hit(VisitorId::from(6));
+    let s = c.stats();
+    assert_eq!((s.page_views.today, s.page_views.yesterday), (1, 4));
+    assert_eq!((s.page_views.this_week, s.page_views.this_month), (5, 5));
+    assert_eq!(
+        page_views(&c, 3),
+        vec![
+            (date!(2037 - 10 - 31), 1),
+            (date!(2037 - 11 - 01), 4),
+            (date!(2037 - 11 - 02), 1)
+        ]
+    );
+    // With weeks from Monday, the week of the 1st ends with it.
+    let (c, clock) = counter_weeks_from(
+        "America/Havana",
+        datetime!(2037-11-02 04:59:59.999_999_999 UTC),
+        time::Weekday::Monday,
+    );
+    c.hit(VisitorId::from(1));
+    clock.advance(NS);
+    c.hit(VisitorId::from(1));
+    let s = c.stats();
+    assert_eq!((s.page_views.this_week, s.page_views.last_week), (1, 1));
+}
+
+#[test]
+fn the_bundled_database_decides_which_years_havana_falls_back() {
+    // 2 November 2025 had two midnights, as above.
+    days_meet(
+        "America/Havana",
+        datetime!(2025-11-03 04:59:59.999_999_999 UTC),
+        date!(2025 - 11 - 02),
+    );
+    // The bundled database keeps Havana at -04:00 from March 2026 to November 2027: no second
+    // midnight on 1 November 2026, so 04:30 UTC on the 2nd is 00:30 on the 2nd there.
+    let (c, _) = counter("America/Havana", datetime!(2026-11-02 04:30 UTC));
+    c.hit(VisitorId::from(1));
+    assert_eq!(c.history(1)[0].date, date!(2026 - 11 - 02));
+}
+
+#[test]
+fn a_minute_of_a_date_before_the_clocks_fall_back_into_the_day_before_counts_on_that_day() {
+    // Goose Bay ended daylight saving at 00:01 local on 29 October 2000: at 03:01 UTC the clocks
+    // went from 00:01 ADT (-03:00) back to 23:01 AST (-04:00) on the 28th. The minute from
+    // 03:00 UTC reads 29 October, the hour after it 28 October again: the minute counts on the
+    // 28th, which ends where the 29th begins for good, at its midnight AST (04:00 UTC).
+    let (c, clock) = counter("America/Goose_Bay", datetime!(2000-10-29 02:59 UTC));
+    c.hit(VisitorId::from(1)); // 23:59 ADT on the 28th
+    clock.set(datetime!(2000-10-29 03:00:30 UTC)); // 00:00:30 ADT on the 29th
+    c.hit(VisitorId::from(2));
+    clock.set(datetime!(2000-10-29 03:30 UTC)); // 23:30 AST on the 28th
+    c.hit(VisitorId::from(3));
+    clock.set(datetime!(2000-10-29 03:59:59.999_999_999 UTC));
+    c.hit(VisitorId::from(4));
+    assert_eq!(c.stats().page_views.today, 4);
+    clock.advance(NS); // 00:00 AST on the 29th
+    c.hit(VisitorId::from(5));
+    assert_eq!(
+        page_views(&c, 2),
+        vec![(date!(2000 - 10 - 28), 4), (date!(2000 - 10 - 29), 1)]
     );
 }

@@ -9,6 +9,23 @@
 //! - Periods are identified by integer keys that increase by one from one period to the next:
 //!   the day key is the Julian day number, the week key counts weeks that begin on the configured
 //!   weekday, the month key is `year * 12 + month - 1`, the year key is the year.
+//!
+//! # A day's first and last instant
+//! A local day starts at the earliest instant whose local date it is: its local midnight when
+//! that exists once; when a change skips midnight (clocks jump from 23:59:59 to 01:00), the
+//! first instant after the gap; when a change repeats midnight (clocks fall back from 01:00 to
+//! 00:00, as Cuba's do), the first of the two midnights. A day ends where the next day starts,
+//! found the same way, never at its start plus 24 hours: so days of 23 or 25 hours, of 23.5
+//! hours (Lord Howe Island), days around a zone's change of its standard offset, and days a zone
+//! skips altogether (Samoa's 30 December 2011, of zero length) all come out exact. The local
+//! date of an instant, and the first instant of a date, come from the bundled tz database
+//! (`jiff`), whose rules this follows wherever they are surprising.
+//!
+//! One case needs a rule of its own: clocks that fall back across midnight, into the day
+//! before (Goose Bay on 29 October 2000 went from 00:01 back to 23:01 on the 28th). The
+//! minute that read the 29th before the change counts on the 28th, and the 29th starts at its
+//! midnight after the change: a day starts at the first instant from which every later instant
+//! reads its date or a later one, so that days follow each other without overlapping.
 
 use time::{Date, UtcOffset, Weekday};
 
@@ -70,7 +87,9 @@ impl Zone {
         }
     }
 
-    /// The local date of an instant.
+    /// The local date an instant counts on: the zone's date, but for a minute that clocks
+    /// falling back across midnight give back to the day before (see "A day's first and last
+    /// instant").
     pub(crate) fn local_date(&self, ns: i64) -> Date {
         match self {
             Zone::Fixed(o) => {
@@ -79,20 +98,19 @@ impl Zone {
             }
             #[cfg(feature = "tz")]
             Zone::Named(tz) => {
-                let ts = jiff::Timestamp::from_nanosecond(i128::from(ns))
-                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                let d = tz.to_datetime(ts).date();
-                time::Month::try_from(d.month() as u8)
-                    .ok()
-                    .and_then(|m| {
-                        Date::from_calendar_date(i32::from(d.year()), m, d.day() as u8).ok()
-                    })
-                    .unwrap_or(Date::MIN)
+                let date = named::database_date(tz, ns);
+                // A minute of a date before the clocks fell back into the day before (see
+                // "A day's first and last instant") counts on that day.
+                match date.previous_day() {
+                    Some(before) if ns < named::day_start(tz, date) => before,
+                    _ => date,
+                }
             }
         }
     }
 
-    /// The first instant of a local date (local midnight, or the end of a gap that swallows it).
+    /// The first instant of a local date (local midnight, or the end of a gap that swallows it;
+    /// see "A day's first and last instant").
     pub(crate) fn day_start(&self, date: Date) -> i64 {
         match self {
             Zone::Fixed(o) => {
@@ -102,19 +120,97 @@ impl Zone {
                     .saturating_sub(i64::from(o.whole_seconds()) * NS_PER_SEC)
             }
             #[cfg(feature = "tz")]
-            Zone::Named(tz) => {
-                let civil = jiff::civil::Date::new(
-                    date.year() as i16,
-                    u8::from(date.month()) as i8,
-                    date.day() as i8,
-                );
-                civil
-                    .ok()
-                    .and_then(|d| d.to_zoned_datetime(tz.clone()).ok())
-                    .and_then(|z| z.start_of_day().ok())
-                    .map(|z| z.timestamp().as_nanosecond())
-                    .map(|n| n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-                    .unwrap_or(i64::MIN)
+            Zone::Named(tz) => named::day_start(tz, date),
+        }
+    }
+}
+
+/// Local dates and the first instants of dates in an IANA zone, from the bundled database.
+#[cfg(feature = "tz")]
+mod named {
+    use jiff::tz::TimeZone;
+    use jiff::{SignedDuration, Timestamp};
+    use time::Date;
+
+    /// Nanoseconds as a timestamp (clamped to what jiff holds, which is wider than an `i64`).
+    fn timestamp(ns: i64) -> Timestamp {
+        Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn nanos(ts: Timestamp) -> i64 {
+        ts.as_nanosecond()
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    fn civil(date: Date) -> Option<jiff::civil::Date> {
+        jiff::civil::Date::new(
+            date.year() as i16,
+            u8::from(date.month()) as i8,
+            date.day() as i8,
+        )
+        .ok()
+    }
+
+    fn from_civil(d: jiff::civil::Date) -> Date {
+        time::Month::try_from(d.month() as u8)
+            .ok()
+            .and_then(|m| Date::from_calendar_date(i32::from(d.year()), m, d.day() as u8).ok())
+            .unwrap_or(Date::MIN)
+    }
+
+    /// The date the database gives an instant.
+    pub(super) fn database_date(tz: &TimeZone, ns: i64) -> Date {
+        from_civil(tz.to_datetime(timestamp(ns)).date())
+    }
+
+    /// The first instant from which every instant's date is `date` or later: the earliest
+    /// instant of `date` (its local midnight, or the end of a gap that swallows it), unless the
+    /// clocks fall back into the day before after it, within the next two days; then the
+    /// instant `date` begins again after that (its midnight in the new offset, or the end of a
+    /// later gap).
+    pub(super) fn day_start(tz: &TimeZone, date: Date) -> i64 {
+        let Some(day) = civil(date) else {
+            return i64::MIN;
+        };
+        let Some(mut start) = day
+            .to_zoned_datetime(tz.clone())
+            .ok()
+            .and_then(|z| z.start_of_day().ok())
+            .map(|z| z.timestamp())
+        else {
+            return i64::MIN;
+        };
+        let horizon = start
+            .saturating_add(SignedDuration::from_hours(48))
+            .unwrap_or(start);
+        'again: loop {
+            for change in tz.following(start).take_while(|c| c.timestamp() < horizon) {
+                let after = change.offset().to_datetime(change.timestamp()).date();
+                if after < day {
+                    start = again_from(tz, day, change.timestamp());
+                    continue 'again;
+                }
+            }
+            return nanos(start);
+        }
+    }
+
+    /// The first instant at or after `from` whose date is `day` or later.
+    fn again_from(tz: &TimeZone, day: jiff::civil::Date, from: Timestamp) -> Timestamp {
+        let mut at = from;
+        loop {
+            let offset = tz.to_offset(at);
+            if offset.to_datetime(at).date() >= day {
+                return at;
+            }
+            // Midnight of `day` in this offset, unless the offset changes before.
+            let Ok(midnight) = offset.to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+            else {
+                return at;
+            };
+            match tz.following(at).next() {
+                Some(change) if change.timestamp() <= midnight => at = change.timestamp(),
+                _ => return midnight,
             }
         }
     }
@@ -226,6 +322,143 @@ mod tests {
         assert_eq!(autumn.end - autumn.start, 25 * 3600 * NS_PER_SEC);
         assert_eq!(c.day(autumn.end - 1).date, date!(2024 - 10 - 27));
         assert_eq!(c.day(autumn.end).date, date!(2024 - 10 - 28));
+    }
+
+    /// Every zone of the bundled database, and instants from 2000 to 2040 in each: the local
+    /// date is the database's, and each day starts at the earliest instant of its date and ends
+    /// where the next date starts.
+    #[cfg(feature = "tz")]
+    mod every_zone {
+        use super::*;
+
+        fn zones() -> Vec<String> {
+            let mut names: Vec<String> =
+                jiff::tz::db().available().map(|n| n.to_string()).collect();
+            names.sort();
+            names
+        }
+
+        fn jiff_date(tz: &jiff::tz::TimeZone, ns: i64) -> Date {
+            let d = tz
+                .to_datetime(jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap())
+                .date();
+            Date::from_calendar_date(
+                i32::from(d.year()),
+                time::Month::try_from(d.month() as u8).unwrap(),
+                d.day() as u8,
+            )
+            .unwrap()
+        }
+
+        /// The date an instant counts on: the database's date, or, when the clocks fall back
+        /// into an earlier date within the next two days, the earliest such date (a minute of
+        /// 00:00 before the clocks go back to 23:00 counts on the day before).
+        fn counted_date(tz: &jiff::tz::TimeZone, t: i64) -> Date {
+            let at = jiff::Timestamp::from_nanosecond(i128::from(t)).unwrap();
+            let horizon = at + jiff::SignedDuration::from_hours(48);
+            tz.following(at)
+                .take_while(|c| c.timestamp() < horizon)
+                .map(|c| jiff_date(tz, c.timestamp().as_nanosecond() as i64))
+                .fold(jiff_date(tz, t), Date::min)
+        }
+
+        /// The day of instant `t` in zone `name`: the date it counts on, the earliest instant
+        /// counted on that date as its start, and the next date's first instant as its end.
+        fn check(name: &str, tz: &jiff::tz::TimeZone, t: i64) -> Result<(), String> {
+            let c = Calendar {
+                zone: Zone::Named(tz.clone()),
+                week_start: Weekday::Monday,
+            };
+            let day = c.day(t);
+            let fault = |what: &str| Err(format!("{name} at {t}: {what}: {day:?}"));
+            let date = |t| counted_date(tz, t);
+            if day.date != date(t) {
+                return fault("another date than the one it counts on");
+            }
+            if !day.contains(t) {
+                return fault("a day that does not hold its instant");
+            }
+            if date(day.start) != day.date || date(day.start - 1) >= day.date {
+                return fault("a start that is not the earliest instant of the date");
+            }
+            if date(day.end - 1) != day.date || date(day.end) <= day.date {
+                return fault("an end that is not where the next date starts");
+            }
+            if c.day(day.end).start != day.end {
+                return fault("a next day that does not start where this one ends");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+            #[test]
+            fn days_match_the_database_in_every_zone(
+                zone in 0usize..10_000,
+                secs in 946_684_800i64..2_240_524_800,
+                nanos in 0i64..1_000_000_000,
+            ) {
+                let names = zones();
+                let name = &names[zone % names.len()];
+                let tz = jiff::tz::db().get(name).unwrap();
+                let t = secs * NS_PER_SEC + nanos;
+                prop_assert_eq!(check(name, &tz, t), Ok(()));
+            }
+        }
+
+        /// Every change of offset of every zone from 2000 to 2040, and the nanoseconds around
+        /// it and around the local midnights next to it: where the random instants above
+        /// rarely land.
+        #[test]
+        fn days_around_every_change_of_every_zone_match_the_database() {
+            let from: jiff::Timestamp = "2000-01-01T00:00:00Z".parse().unwrap();
+            let to: jiff::Timestamp = "2040-01-01T00:00:00Z".parse().unwrap();
+            let mut changes = 0;
+            for name in zones() {
+                let tz = jiff::tz::db().get(&name).unwrap();
+                for change in tz.following(from).take_while(|c| c.timestamp() < to) {
+                    changes += 1;
+                    let at = change.timestamp().as_nanosecond() as i64;
+                    for t in [
+                        at - 1,
+                        at,
+                        at + 1,
+                        at - 3_600 * NS_PER_SEC,
+                        at + 3_600 * NS_PER_SEC,
+                    ] {
+                        check(&name, &tz, t).unwrap();
+                        let c = Calendar {
+                            zone: Zone::Named(tz.clone()),
+                            week_start: Weekday::Monday,
+                        };
+                        let day = c.day(t);
+                        for edge in [day.start, day.start - 1, day.end, day.end - 1] {
+                            check(&name, &tz, edge).unwrap();
+                        }
+                    }
+                }
+            }
+            // The database holds tens of thousands of changes in these forty years.
+            assert!(changes > 10_000, "{changes} changes");
+        }
+
+        #[test]
+        fn the_zones_the_calendar_is_known_to_be_hard_for_are_in_the_database() {
+            let names = zones();
+            for z in [
+                "America/Havana",
+                "Australia/Lord_Howe",
+                "Asia/Kathmandu",
+                "Pacific/Chatham",
+                "Pacific/Apia",
+                "America/Santiago",
+                "Asia/Beirut",
+                "Africa/Cairo",
+                "Europe/Volgograd",
+            ] {
+                assert!(names.iter().any(|n| n == z), "{z}");
+            }
+        }
     }
 
     fn weekday_strategy() -> impl Strategy<Value = Weekday> {
