@@ -458,7 +458,7 @@ fn other_browsers_and_in_app_views_are_not_bots() {
     );
 }
 
-/// An HTTP library the isbot 0.1 list does not know: the JDK's `java.net.http.HttpClient`
+/// An HTTP library the isbot 0.1 crate missed: the JDK's `java.net.http.HttpClient`
 /// (`^java/` only catches the legacy `HttpURLConnection`).
 #[test]
 fn jdk_http_client_is_a_bot() {

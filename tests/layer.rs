@@ -703,6 +703,33 @@ async fn bots_are_excluded() {
     );
 }
 
+/// A layer given its own detector drops what that detector calls a bot (a site's monitor the
+/// list does not know) and counts what it allows (a partner's crawler).
+#[tokio::test]
+async fn a_layer_with_its_own_detector_drops_and_counts_by_it() {
+    let (counter, _clock) = counter();
+    let bots = visitor_counter::bots::Detector::builder()
+        .add_pattern("acmewatch/")
+        .allow_pattern("partner-reader/")
+        .build()
+        .unwrap();
+    let own = app(CountLayer::new(counter.clone()).bots(bots));
+    let monitor = format!("{CHROME} AcmeWatch/2");
+    send(&own, get_req("/", &monitor)).await;
+    send(&own, get_req("/", GOOGLEBOT)).await;
+    assert_eq!(counter.stats().page_views.total, 0);
+    assert_eq!(counter.exclusions().bot, 2);
+    let partner = "Mozilla/5.0 (compatible; partner-reader/1.0; +https://partner.vn/bot)";
+    send(&own, get_req("/", partner)).await;
+    assert_eq!(counter.stats().page_views.total, 1);
+    // The same agents through a layer with the shipped list.
+    let plain = app(CountLayer::new(counter.clone()));
+    send(&plain, get_req("/", &monitor)).await;
+    send(&plain, get_req("/", partner)).await;
+    assert_eq!(counter.stats().page_views.total, 2);
+    assert_eq!(counter.exclusions().bot, 3);
+}
+
 #[tokio::test]
 async fn prefetches_are_excluded() {
     let (counter, _clock) = counter();

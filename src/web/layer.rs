@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use parking_lot::Mutex;
 use time::Date;
 
+use crate::bots::Detector;
 use crate::{ArticleId, Counter, Exclusion, VisitorId};
 
 /// The cookie that carries a visitor's id.
@@ -38,6 +39,7 @@ struct Shared {
     identity: Identity,
     proxy_header: Option<http::HeaderName>,
     is_page: PagePredicate,
+    bots: Detector,
     daily: Mutex<DailyKey>,
 }
 
@@ -58,7 +60,8 @@ struct Shared {
 ///
 /// For each request the layer decides, in this order:
 /// 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
-/// 2. a crawler by User-Agent ([`is_bot`](crate::bots::is_bot)) → [`Exclusion::Bot`];
+/// 2. a crawler by User-Agent (the shipped list, [`is_bot`](crate::bots::is_bot), or the
+///    [`Detector`](crate::bots::Detector) given to [`CountLayer::bots`]) → [`Exclusion::Bot`];
 /// 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
 ///    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
 ///    counted either: browsers do not request it again);
@@ -112,6 +115,7 @@ impl CountLayer {
                 identity: Identity::Cookie { secure: false },
                 proxy_header: None,
                 is_page: Arc::new(default_is_page),
+                bots: Detector::default(),
                 daily: Mutex::new(DailyKey {
                     day: None,
                     key: Default::default(),
@@ -126,6 +130,7 @@ impl CountLayer {
             identity: s.identity.clone(),
             proxy_header: s.proxy_header.clone(),
             is_page: s.is_page.clone(),
+            bots: s.bots.clone(),
             daily: Mutex::new(DailyKey {
                 day: None,
                 key: Default::default(),
@@ -163,6 +168,21 @@ impl CountLayer {
     pub fn trusted_proxy_header(self, name: &str) -> CountLayer {
         let name = http::HeaderName::from_bytes(name.as_bytes()).ok();
         self.with(|s| s.proxy_header = name)
+    }
+
+    /// Tells crawlers by this detector instead of the shipped list: one with a site's own
+    /// monitor added, or a partner's crawler allowed (see [`Detector`]).
+    ///
+    /// ```
+    /// use visitor_counter::{bots::Detector, web::CountLayer, Counter};
+    ///
+    /// let bots = Detector::builder().add_pattern("acmewatch/").build()?;
+    /// let layer = CountLayer::new(Counter::builder().build()?).bots(bots);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn bots(self, detector: Detector) -> CountLayer {
+        self.with(|s| s.bots = detector)
     }
 
     /// Replaces the page predicate (called for 2xx responses only).
@@ -268,7 +288,7 @@ impl Shared {
         }
         let h = req.headers();
         let ua = h.get(USER_AGENT).map_or(&[][..], |v| v.as_bytes());
-        if super::bots::is_bot_bytes(ua) {
+        if self.bots.is_bot_bytes(ua) {
             return Plan::Excluded(Exclusion::Bot);
         }
         if PURPOSE_HEADERS

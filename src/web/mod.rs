@@ -7,8 +7,8 @@
            with one line; its docs give the rules and the visitor identity."
 )]
 
-// This folder holds `bots.rs` (the crawler patterns and the verdict cache) and `layer.rs` (the
-// tower layer). It records through the crate's public API (`Counter`, the ids, `Exclusion`)
+// This folder holds `bots/` (the crawler list as data, its automata, the verdict cache) and
+// `layer.rs` (the tower layer). It records through the crate's public API (`Counter`, the ids, `Exclusion`)
 // like any other app, and nothing below the front door imports it.
 
 pub mod bots;
