@@ -90,7 +90,7 @@ impl Default for CounterBuilder {
 
 impl CounterBuilder {
     /// The site's fixed offset from UTC; local days, weeks, months and years follow it.
-    /// Default: UTC. Replaces an earlier [`time_zone`](CounterBuilder::time_zone).
+    /// Default: UTC. Replaces an earlier `time_zone` (feature `tz`).
     pub fn utc_offset(mut self, offset: UtcOffset) -> Self {
         self.zone = ZoneChoice::Fixed(offset);
         self

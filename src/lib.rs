@@ -76,6 +76,9 @@ mod common;
 mod counter;
 mod error;
 mod ids;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod metrics;
 pub mod snapshot;
 mod sync;
 mod visitors;

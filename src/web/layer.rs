@@ -2,46 +2,20 @@
 //! call a page view (the rules and the visitor identity are documented on [`CountLayer`]).
 
 use std::future::Future;
-use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::header::{HeaderName, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use parking_lot::Mutex;
-use time::Date;
+use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
+use super::rules::{is_html, Rules, Verdict};
 use crate::bots::Detector;
-use crate::{ArticleId, Counter, Exclusion, VisitorId};
-
-/// The cookie that carries a visitor's id.
-pub const COOKIE_NAME: &str = "vc_id";
+use crate::{ArticleId, Counter};
 
 /// Decides from a response's status and headers whether it is a page. Default: `text/html`.
 pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
-
-#[derive(Clone)]
-enum Identity {
-    Cookie { secure: bool },
-    Cookieless { site: String },
-}
-
-/// The per-day secret key of cookieless ids.
-struct DailyKey {
-    day: Option<Date>,
-    key: std::collections::hash_map::RandomState,
-}
-
-struct Shared {
-    counter: Counter,
-    identity: Identity,
-    proxy_header: Option<http::HeaderName>,
-    is_page: PagePredicate,
-    bots: Detector,
-    daily: Mutex<DailyKey>,
-}
 
 /// A tower [`Layer`](tower::Layer) that counts page views.
 ///
@@ -58,37 +32,20 @@ struct Shared {
 /// # Ok::<(), visitor_counter::BuildError>(())
 /// ```
 ///
-/// For each request the layer decides, in this order:
-/// 1. a method other than GET or HEAD → not counted ([`Exclusion::Method`]);
-/// 2. a crawler by User-Agent (the shipped list, [`is_bot`](crate::bots::is_bot), or the
-///    [`Detector`](crate::bots::Detector) given to [`CountLayer::bots`]) → [`Exclusion::Bot`];
-/// 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
-///    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
-///    counted either: browsers do not request it again);
-/// 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response the page
-///    predicate rejects (by default: not `text/html`) → [`Exclusion::NotPage`];
-/// 5. otherwise a page view: [`Counter::view_article`] when the request or the response carries
-///    an [`ArticleId`] extension (axum handlers can return `(Extension(id), Html(..))`), else
-///    [`Counter::hit`].
+/// Each request is counted by the [`Rules`](super::Rules) (the same as every adapter's; their
+/// docs give the exclusions, in order, and the visitor identity): the method, User-Agent and
+/// prefetch headers before the app answers; the status and the page predicate (by default:
+/// `text/html`) after. An [`ArticleId`] extension on the request or the response (axum
+/// handlers can return `(Extension(id), Html(..))`) makes the page view an article view.
 ///
-/// # Visitor identity
-/// - **Cookie** (default): a random 128-bit id (keyed SipHash output under per-thread random
-///   keys) in the first-party cookie `vc_id` (HttpOnly,
-///   SameSite=Lax, Path=/, one year; `Secure` with [`CountLayer::secure_cookie`]), set on the
-///   first counted response and read back afterwards. The counter sees
-///   `VisitorId::from_key(<cookie value>)`.
-/// - **Cookieless** ([`CountLayer::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
-///   client IP, the User-Agent and the site name, under a secret key drawn at random for each
-///   local day and kept only in memory: ids change at local midnight, and no IP or User-Agent
-///   is stored anywhere, the snapshot included. The client IP is the socket's
-///   (`axum::extract::ConnectInfo<SocketAddr>`, present when the app is served with
-///   `into_make_service_with_connect_info`), or the first address of a proxy header named with
-///   [`CountLayer::trusted_proxy_header`], which only a deployment behind such a proxy should set
-///   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader with
-///   the same User-Agent would be one visitor: serve the app with connect info.
+/// For cookieless ids the peer address is `axum::extract::ConnectInfo<SocketAddr>`, present
+/// when the app is served with `into_make_service_with_connect_info`; serve the app that way
+/// (or set [`CountLayer::trusted_proxy_header`] behind a proxy), or every reader with the same
+/// User-Agent is one visitor.
 #[derive(Clone)]
 pub struct CountLayer {
-    shared: Arc<Shared>,
+    rules: Rules,
+    is_page: PagePredicate,
 }
 
 impl std::fmt::Debug for CountLayer {
@@ -97,77 +54,48 @@ impl std::fmt::Debug for CountLayer {
     }
 }
 
-fn default_is_page(status: StatusCode, headers: &HeaderMap) -> bool {
-    let _ = status;
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start().get(..9))
-        .is_some_and(|v| v.eq_ignore_ascii_case("text/html"))
+fn default_is_page(_: StatusCode, headers: &HeaderMap) -> bool {
+    is_html(headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes))
 }
 
 impl CountLayer {
     /// Counts into `counter`, identifying visitors by the `vc_id` cookie.
     pub fn new(counter: Counter) -> CountLayer {
+        CountLayer::with_rules(Rules::new(counter))
+    }
+
+    /// Counts by these rules (built with [`Rules::new`] and its options).
+    pub fn with_rules(rules: Rules) -> CountLayer {
         CountLayer {
-            shared: Arc::new(Shared {
-                counter,
-                identity: Identity::Cookie { secure: false },
-                proxy_header: None,
-                is_page: Arc::new(default_is_page),
-                bots: Detector::default(),
-                daily: Mutex::new(DailyKey {
-                    day: None,
-                    key: Default::default(),
-                }),
-            }),
+            rules,
+            is_page: Arc::new(default_is_page),
         }
     }
 
-    fn with(self, f: impl FnOnce(&mut Shared)) -> CountLayer {
-        let mut shared = Arc::try_unwrap(self.shared).unwrap_or_else(|s| Shared {
-            counter: s.counter.clone(),
-            identity: s.identity.clone(),
-            proxy_header: s.proxy_header.clone(),
-            is_page: s.is_page.clone(),
-            bots: s.bots.clone(),
-            daily: Mutex::new(DailyKey {
-                day: None,
-                key: Default::default(),
-            }),
-        });
-        f(&mut shared);
+    fn with(self, f: impl FnOnce(Rules) -> Rules) -> CountLayer {
         CountLayer {
-            shared: Arc::new(shared),
+            rules: f(self.rules),
+            is_page: self.is_page,
         }
     }
 
     /// Marks the cookie `Secure` (sites served over HTTPS only).
     #[must_use]
     pub fn secure_cookie(self, secure: bool) -> CountLayer {
-        self.with(|s| {
-            if let Identity::Cookie { secure: ref mut v } = s.identity {
-                *v = secure;
-            }
-        })
+        self.with(|r| r.secure_cookie(secure))
     }
 
     /// Identifies visitors without cookies, by a daily-keyed hash of IP, User-Agent and `site`.
     #[must_use]
     pub fn cookieless(self, site: impl Into<String>) -> CountLayer {
-        let site = site.into();
-        self.with(|s| s.identity = Identity::Cookieless { site })
+        self.with(|r| r.cookieless(site))
     }
 
     /// Takes the client IP from the first address in this header (such as `x-forwarded-for`)
     /// instead of the socket. Set it only behind a proxy that overwrites the header.
-    ///
-    /// # Panics
-    /// Never: an invalid header name is ignored and the socket address is used.
     #[must_use]
     pub fn trusted_proxy_header(self, name: &str) -> CountLayer {
-        let name = http::HeaderName::from_bytes(name.as_bytes()).ok();
-        self.with(|s| s.proxy_header = name)
+        self.with(|r| r.trusted_proxy_header(name))
     }
 
     /// Tells crawlers by this detector instead of the shipped list: one with a site's own
@@ -182,7 +110,7 @@ impl CountLayer {
     /// ```
     #[must_use]
     pub fn bots(self, detector: Detector) -> CountLayer {
-        self.with(|s| s.bots = detector)
+        self.with(|r| r.bots(detector))
     }
 
     /// Replaces the page predicate (called for 2xx responses only).
@@ -191,8 +119,10 @@ impl CountLayer {
         self,
         f: impl Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
     ) -> CountLayer {
-        let f: PagePredicate = Arc::new(f);
-        self.with(|s| s.is_page = f)
+        CountLayer {
+            rules: self.rules,
+            is_page: Arc::new(f),
+        }
     }
 }
 
@@ -201,7 +131,7 @@ impl<S> tower::Layer<S> for CountLayer {
     fn layer(&self, inner: S) -> CountService<S> {
         CountService {
             inner,
-            shared: self.shared.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -210,7 +140,7 @@ impl<S> tower::Layer<S> for CountLayer {
 #[derive(Clone)]
 pub struct CountService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    layer: CountLayer,
 }
 
 impl<S> std::fmt::Debug for CountService<S> {
@@ -220,173 +150,27 @@ impl<S> std::fmt::Debug for CountService<S> {
 }
 
 /// What was decided before the app answered.
-enum Plan {
-    Excluded(Exclusion),
-    Count {
-        visitor: VisitorId,
-        /// A new cookie value to set on the response.
-        new_cookie: Option<String>,
-        article: Option<ArticleId>,
-    },
+struct Plan {
+    verdict: Verdict,
+    /// The article the request was marked with.
+    article: Option<ArticleId>,
+    layer: CountLayer,
 }
 
-/// Headers that announce a prefetch or prerender (names made once, not parsed per request).
-static PURPOSE_HEADERS: [HeaderName; 3] = [
-    HeaderName::from_static("sec-purpose"),
-    HeaderName::from_static("purpose"),
-    HeaderName::from_static("x-moz"),
-];
-
-/// Whether the (visible ASCII) value contains `prefetch`, in any case; without allocating.
-fn says_prefetch(v: &HeaderValue) -> bool {
-    v.to_str().is_ok_and(|v| {
-        v.as_bytes()
-            .windows(8)
-            .any(|w| w.eq_ignore_ascii_case(b"prefetch"))
-    })
-}
-
-fn cookie_value(h: &HeaderMap) -> Option<&str> {
-    h.get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        // `to_str` let through visible ASCII and tabs only: ASCII trimming is the full trim.
-        .filter_map(|c| c.trim_ascii().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
-        .find(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// A fresh 128-bit cookie value as 32 hex digits: two outputs of SipHash-1-3 under this
-/// thread's secret random keys (std's `RandomState`, seeded from the OS once per thread) over a
-/// per-thread sequence number. Unpredictable without the keys, and no system call per visitor.
-fn new_cookie_value() -> String {
-    use std::cell::Cell;
-    use std::collections::hash_map::RandomState;
-    thread_local! {
-        static KEYS: RandomState = RandomState::new();
-        static SEQ: Cell<u64> = const { Cell::new(0) };
-    }
-    let n = SEQ.with(|s| {
-        let n = s.get();
-        s.set(n.wrapping_add(1));
-        n
-    });
-    let (a, b) = KEYS.with(|k| (k.hash_one((n, 0u8)), k.hash_one((n, 1u8))));
-    let value = (u128::from(a) << 64) | u128::from(b);
-    let mut hex = [0u8; 32];
-    for (i, digit) in hex.iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[(value >> (124 - 4 * i)) as usize & 0xf];
-    }
-    // ASCII digits: always valid UTF-8, so this borrows and then copies once.
-    String::from_utf8_lossy(&hex).into_owned()
-}
-
-impl Shared {
-    fn plan<B>(&self, req: &Request<B>) -> Plan {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return Plan::Excluded(Exclusion::Method);
-        }
-        let h = req.headers();
-        let ua = h.get(USER_AGENT).map_or(&[][..], |v| v.as_bytes());
-        if self.bots.is_bot_bytes(ua) {
-            return Plan::Excluded(Exclusion::Bot);
-        }
-        if PURPOSE_HEADERS
-            .iter()
-            .any(|name| h.get(name).is_some_and(says_prefetch))
-        {
-            return Plan::Excluded(Exclusion::Prefetch);
-        }
-        let article = req.extensions().get::<ArticleId>().copied();
-        let (visitor, new_cookie) = match &self.identity {
-            Identity::Cookie { .. } => match cookie_value(h) {
-                Some(v) => (VisitorId::from_key(v), None),
-                None => {
-                    let v = new_cookie_value();
-                    (VisitorId::from_key(&v), Some(v))
-                }
-            },
-            Identity::Cookieless { site } => {
-                let ip = self.client_ip(req);
-                // Bytes that are not UTF-8 (some browsers put raw device names in their
-                // User-Agent) are replaced, not dropped.
-                let ua = String::from_utf8_lossy(ua);
-                (self.cookieless_id(ip, &ua, site), None)
-            }
-        };
-        Plan::Count {
-            visitor,
-            new_cookie,
+impl Plan {
+    fn finish<B>(self, res: &mut Response<B>) {
+        let article = self
+            .article
+            .or_else(|| res.extensions().get::<ArticleId>().copied());
+        let status = res.status();
+        let is_page = &self.layer.is_page;
+        let counted = self.layer.rules.after(
+            self.verdict,
+            status.as_u16(),
+            || is_page(status, res.headers()),
             article,
-        }
-    }
-
-    fn client_ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
-        if let Some(name) = &self.proxy_header {
-            let first = req
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| {
-                    // Some proxies write `ip:port` or `[v6]:port`.
-                    let v = v.trim();
-                    v.parse::<IpAddr>()
-                        .ok()
-                        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
-                });
-            if first.is_some() {
-                return first;
-            }
-        }
-        req.extensions()
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-    }
-
-    fn cookieless_id(&self, ip: Option<IpAddr>, ua: &str, site: &str) -> VisitorId {
-        let today = self.counter.today();
-        let mut daily = self.daily.lock();
-        if daily.day != Some(today) {
-            *daily = DailyKey {
-                day: Some(today),
-                key: Default::default(),
-            };
-        }
-        VisitorId::from(daily.key.hash_one((ip, ua, site)))
-    }
-
-    fn finish<B>(&self, plan: Plan, res: &mut Response<B>) {
-        let (visitor, new_cookie, article) = match plan {
-            Plan::Excluded(why) => return self.counter.exclude(why),
-            Plan::Count {
-                visitor,
-                new_cookie,
-                article,
-            } => (visitor, new_cookie, article),
-        };
-        if !res.status().is_success() {
-            return self.counter.exclude(Exclusion::Status);
-        }
-        if !(self.is_page)(res.status(), res.headers()) {
-            return self.counter.exclude(Exclusion::NotPage);
-        }
-        match article.or_else(|| res.extensions().get::<ArticleId>().copied()) {
-            Some(a) => self.counter.view_article(a, visitor),
-            None => self.counter.hit(visitor),
-        }
-        if let Some(v) = new_cookie {
-            let secure = matches!(self.identity, Identity::Cookie { secure: true });
-            const ATTRS: &str = "; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax";
-            let mut cookie =
-                String::with_capacity(COOKIE_NAME.len() + 1 + v.len() + ATTRS.len() + 8);
-            cookie.push_str(COOKIE_NAME);
-            cookie.push('=');
-            cookie.push_str(&v);
-            cookie.push_str(ATTRS);
-            if secure {
-                cookie.push_str("; Secure");
-            }
+        );
+        if let Some(cookie) = counted.set_cookie {
             // Takes the string's buffer over: no copy.
             if let Ok(value) = HeaderValue::try_from(cookie) {
                 res.headers_mut().append(SET_COOKIE, value);
@@ -408,11 +192,22 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let plan = self.shared.plan(&req);
-        let shared = self.shared.clone();
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let verdict = self
+            .layer
+            .rules
+            .before(req.method().as_str(), req.headers(), peer);
+        let plan = Plan {
+            verdict,
+            article: req.extensions().get::<ArticleId>().copied(),
+            layer: self.layer.clone(),
+        };
         ResponseFuture {
             inner: self.inner.call(req),
-            plan: Some((plan, shared)),
+            plan: Some(plan),
         }
     }
 }
@@ -423,7 +218,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        plan: Option<(Plan, Arc<Shared>)>,
+        plan: Option<Plan>,
     }
 }
 
@@ -442,8 +237,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx))?;
-        if let Some((plan, shared)) = this.plan.take() {
-            shared.finish(plan, &mut res);
+        if let Some(plan) = this.plan.take() {
+            plan.finish(&mut res);
         }
         Poll::Ready(Ok(res))
     }

@@ -2,19 +2,37 @@
 //!
 //! - [`bots`] (feature `bots`, also at [`crate::bots`]): crawler detection by User-Agent.
 #![cfg_attr(
+    feature = "web",
+    doc = "- [`Rules`] (feature `web`): which requests are page views and who made them, for \
+           any framework: the one place the exclusions and the visitor identity are decided."
+)]
+#![cfg_attr(
     feature = "tower",
     doc = "- [`CountLayer`] (feature `tower`): a tower layer (axum 0.8) that counts page views \
-           with one line; its docs give the rules and the visitor identity."
+           with one line."
+)]
+#![cfg_attr(
+    feature = "actix",
+    doc = "- [`actix::Count`] (feature `actix`): the same as actix-web 4 middleware."
 )]
 
-// This folder holds `bots/` (the crawler list as data, its automata, the verdict cache) and
-// `layer.rs` (the tower layer). It records through the crate's public API (`Counter`, the ids, `Exclusion`)
+// This folder holds `bots/` (the crawler list as data, its automata, the verdict cache),
+// `rules.rs` (the framework-neutral rules), and the adapters over them: `layer.rs` (tower) and
+// `actix.rs` (actix-web). It records through the crate's public API (`Counter`, the ids, `Exclusion`)
 // like any other app, and nothing below the front door imports it.
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 pub mod bots;
 #[cfg(feature = "tower")]
 mod layer;
+#[cfg(feature = "web")]
+mod rules;
 
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use layer::{CountLayer, CountService, PagePredicate, COOKIE_NAME};
+pub use layer::{CountLayer, CountService, PagePredicate};
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use rules::{is_html, Counted, Headers, Outcome, Rules, Verdict, COOKIE_NAME};

@@ -1,0 +1,328 @@
+//! Prometheus metrics (feature `prometheus`): a collector for the official client,
+//! [`prometheus-client`](prometheus_client).
+//!
+//! [`register`] adds a [`Collector`] for a [`Counter`] to a
+//! [`Registry`]; every scrape then reads the counter at that moment (nothing is copied between
+//! scrapes). Encode the registry as usual: [`prometheus_client::encoding::text::encode`]
+//! (OpenMetrics, content type `application/openmetrics-text; version=1.0.0; charset=utf-8`)
+//! or [`prometheus_client::encoding::prometheus_text::encode`] (the Prometheus text format
+//! 0.0.4, [`CONTENT_TYPE`](prometheus_client::encoding::prometheus_text::CONTENT_TYPE)).
+//!
+//! ```
+//! use prometheus_client::encoding::text::encode;
+//! use prometheus_client::registry::Registry;
+//! use visitor_counter::{Counter, Exclusion, VisitorId};
+//!
+//! let counter = Counter::builder().build()?;
+//! counter.hit(VisitorId::from(1));
+//! counter.hit(VisitorId::from(1));
+//! counter.exclude(Exclusion::Bot);
+//!
+//! let mut registry = Registry::default();
+//! visitor_counter::metrics::register(&mut registry, counter.clone());
+//!
+//! // At scrape time (in the `/metrics` handler):
+//! let mut text = String::new();
+//! encode(&mut text, &registry)?;
+//! assert!(text.contains("\nvisitor_counter_online 1\n"));
+//! assert!(text.contains("\nvisitor_counter_page_views_total 2\n"));
+//! assert!(text.contains("\nvisitor_counter_excluded_requests_total{reason=\"bot\"} 1\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Metrics
+//!
+//! Names as exposed (the encoder adds `_total` to a counter's family name, and `_seconds`
+//! from the unit to the timestamps'). "Today" is the site's local day (its offset or time
+//! zone), as in [`Stats`](crate::Stats).
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `visitor_counter_online` | gauge | | visitors whose last page view was less than the online window ago; exact |
+//! | `visitor_counter_visits_today` | gauge | | visits started today; exact |
+//! | `visitor_counter_page_views_today` | gauge | | page views today; exact |
+//! | `visitor_counter_visitors_today` | gauge | | distinct visitors today; exact up to 4,096, within 2 % beyond |
+//! | `visitor_counter_visits_total` | counter | | visits ever counted, the initial total included; exact |
+//! | `visitor_counter_page_views_total` | counter | | page views ever counted, the initial total included; exact |
+//! | `visitor_counter_visitors_all_time` | gauge | | distinct visitors ever; exact up to 4,096, within 2 % beyond |
+//! | `visitor_counter_article_views_today` | gauge | `article` | counted views today of each of the top n articles of today; exact |
+//! | `visitor_counter_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`](crate::Exclusion): `bot`, `prefetch`, `method`, `status`, `not_page` |
+//! | `visitor_counter_tracked_sessions` | gauge | | visitors held in the session table (memory use) |
+//! | `visitor_counter_snapshot_saves_total` | counter | `outcome` | snapshot saves, `ok` or `failed` |
+//! | `visitor_counter_snapshot_last_save_timestamp_seconds` | gauge | | when the last successful save was taken (Unix time, counter's clock); absent before the first |
+//! | `visitor_counter_syncs_total` | counter | `outcome` | syncs with the shared site (feature `redis`), `ok` or `failed` |
+//! | `visitor_counter_sync_pending_page_views` | gauge | | page views recorded here and not yet in the shared site |
+//! | `visitor_counter_sync_last_success_timestamp_seconds` | gauge | | when the last successful sync was (Unix time, counter's clock); absent before the first |
+//!
+//! Every label has a bounded set of values: `reason` 5, `outcome` 2, `article` at most
+//! n (the [`Collector::top_articles`] option: 10 by default, at most 100, 0 for none). The
+//! article label is the [`ArticleId`](crate::ArticleId)'s number; an article that drops out of
+//! the top n drops out of the scrape. A family with nothing to show (no article viewed today,
+//! no save yet) is left out. The sync families are there whether the counter shares a site or
+//! not (zeros if it does not), so one dashboard fits every deployment.
+//!
+//! Distinct visitors in total is a gauge, not a counter: beyond 4,096 it is an estimate (see
+//! the [crate docs](crate#what-is-exact-what-is-approximate)), which may come out a little lower
+//! on a later scrape, and Prometheus would read any decrease of a counter as a restart.
+//! Visits and page views in total only grow while the process lives (a restart from a
+//! snapshot carries them on), as counters should. Excluded requests, saves and syncs count
+//! from the counter's build (they are not in snapshots): a restart resets them to zero, which
+//! `rate()` and `increase()` handle.
+//!
+//! # Cost and locking
+//!
+//! A scrape makes one [`Counter::stats`] (session upkeep first, then each counter stripe and
+//! the unique-visitor lock in turn: see its docs), one [`Counter::top_articles`] for today
+//! (from the rankings: read-locks each ranking shard in turn), and the cheap status reads: a
+//! few atomic loads (exclusions, tracked sessions) and the save-status and sync-status locks
+//! for a copy. A counter sharing its site (feature `redis`) also takes the shared view's read
+//! lock (which waits while a sync takes or applies counts, never while it waits for Redis),
+//! reads the articles viewed since its last sync, and locks each session shard briefly to
+//! count its unsent page views. A scrape never scans the session table or the article table,
+//! and page views on other threads keep flowing.
+//!
+//! Readings are taken one after the other, not as one atomic snapshot: a page view recorded
+//! meanwhile may show in one metric and not yet in another.
+
+use std::fmt;
+
+use prometheus_client::collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+use time::OffsetDateTime;
+
+use crate::{Counter, Period};
+
+/// The default number of articles in `visitor_counter_article_views_today`.
+const DEFAULT_TOP_ARTICLES: usize = 10;
+
+/// The most articles `visitor_counter_article_views_today` may list: the counter keeps rankings
+/// of this many, beyond which a top list scans every article.
+const MAX_TOP_ARTICLES: usize = 100;
+
+/// Registers a [`Collector`] for `counter` with the default options (the 10 most read
+/// articles of today) in `registry`.
+///
+/// To change the options, build the collector and register it yourself:
+///
+/// ```
+/// use prometheus_client::registry::Registry;
+/// use visitor_counter::{metrics::Collector, Counter};
+///
+/// let counter = Counter::builder().build()?;
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(Collector::new(counter).top_articles(5)));
+/// # Ok::<(), visitor_counter::BuildError>(())
+/// ```
+pub fn register(registry: &mut Registry, counter: Counter) {
+    registry.register_collector(Box::new(Collector::new(counter)));
+}
+
+/// The counter's metrics, read at each scrape: a
+/// [`prometheus_client::collector::Collector`] to register with
+/// [`Registry::register_collector`]. See the [module docs](self) for the metrics and what a
+/// scrape costs.
+#[derive(Clone, Debug)]
+pub struct Collector {
+    counter: Counter,
+    top_articles: usize,
+}
+
+impl Collector {
+    /// A collector of `counter`'s metrics, with the 10 most read articles of today.
+    pub fn new(counter: Counter) -> Collector {
+        Collector {
+            counter,
+            top_articles: DEFAULT_TOP_ARTICLES,
+        }
+    }
+
+    /// Lists today's views of the `n` most read articles of today (default 10); 0 leaves the
+    /// family out. At most 100: a larger `n` is taken as 100, which keeps a scrape from
+    /// scanning every article and the label set small.
+    #[must_use]
+    pub fn top_articles(mut self, n: usize) -> Collector {
+        self.top_articles = n.min(MAX_TOP_ARTICLES);
+        self
+    }
+}
+
+impl collector::Collector for Collector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let c = &self.counter;
+        let stats = c.stats();
+        let top = match self.top_articles {
+            0 => Vec::new(),
+            n => c.top_articles(Period::Today, n),
+        };
+        let excluded = c.exclusions();
+        let saves = c.save_status();
+        let syncs = c.sync_status();
+        let e = &mut encoder;
+
+        gauge(
+            e,
+            "visitor_counter_online",
+            "Visitors whose last page view was less than the online window ago.",
+            stats.online,
+        )?;
+        gauge(
+            e,
+            "visitor_counter_visits_today",
+            "Visits started today (the site's local day).",
+            stats.visits.today,
+        )?;
+        gauge(
+            e,
+            "visitor_counter_page_views_today",
+            "Page views today (the site's local day).",
+            stats.page_views.today,
+        )?;
+        gauge(
+            e,
+            "visitor_counter_visitors_today",
+            "Distinct visitors today (the site's local day): exact up to 4096, within 2% beyond.",
+            stats.visitors.today,
+        )?;
+        counter(
+            e,
+            "visitor_counter_visits",
+            "Visits ever counted, the initial total included.",
+            stats.visits.total,
+        )?;
+        counter(
+            e,
+            "visitor_counter_page_views",
+            "Page views ever counted, the initial total included.",
+            stats.page_views.total,
+        )?;
+        gauge(
+            e,
+            "visitor_counter_visitors_all_time",
+            "Distinct visitors ever: exact up to 4096, within 2% beyond (an estimate, so a gauge).",
+            stats.visitors.total,
+        )?;
+        if !top.is_empty() {
+            let mut family = e.encode_descriptor(
+                "visitor_counter_article_views_today",
+                "Counted views today of the most read articles of today, by article id.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (article, views) in top {
+                let labels = [("article", article.as_u64())];
+                ConstGauge::new(views).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        counters(
+            e,
+            "visitor_counter_excluded_requests",
+            "Requests not counted as page views since start, by reason.",
+            "reason",
+            &[
+                ("bot", excluded.bot),
+                ("prefetch", excluded.prefetch),
+                ("method", excluded.method),
+                ("status", excluded.status),
+                ("not_page", excluded.not_page),
+            ],
+        )?;
+        gauge(
+            e,
+            "visitor_counter_tracked_sessions",
+            "Visitors held in the session table.",
+            c.tracked_sessions(),
+        )?;
+        counters(
+            e,
+            "visitor_counter_snapshot_saves",
+            "Snapshot saves since start, by outcome.",
+            "outcome",
+            &[("ok", saves.saves), ("failed", saves.failures)],
+        )?;
+        timestamp(
+            e,
+            "visitor_counter_snapshot_last_save_timestamp",
+            "When the last successful snapshot save was taken, as a Unix time.",
+            saves.last_saved_at,
+        )?;
+        counters(
+            e,
+            "visitor_counter_syncs",
+            "Syncs with the shared site since start, by outcome.",
+            "outcome",
+            &[("ok", syncs.syncs), ("failed", syncs.failures)],
+        )?;
+        gauge(
+            e,
+            "visitor_counter_sync_pending_page_views",
+            "Page views recorded here and not yet in the shared site.",
+            syncs.pending_page_views,
+        )?;
+        timestamp(
+            e,
+            "visitor_counter_sync_last_success_timestamp",
+            "When the last successful sync with the shared site was, as a Unix time.",
+            syncs.last_synced_at,
+        )
+    }
+}
+
+/// One gauge without labels.
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: impl EncodeGaugeValue,
+) -> fmt::Result {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+/// One counter without labels. `name` is without `_total`, which the encoder adds.
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: u64,
+) -> fmt::Result {
+    let counter = ConstCounter::new(value);
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
+}
+
+/// One counter family with one label: a sample per `(label value, count)`. `name` is without
+/// `_total`, which the encoder adds.
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    label: &'static str,
+    samples: &[(&'static str, u64)],
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for &(value, count) in samples {
+        ConstCounter::new(count).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
+/// A gauge of an instant in seconds since the Unix epoch (`name` without `_seconds`, which the
+/// encoder adds from the unit), left out when there is none.
+fn timestamp(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    at: Option<OffsetDateTime>,
+) -> fmt::Result {
+    let Some(at) = at else {
+        return Ok(());
+    };
+    let seconds = Unit::Seconds;
+    // Whole seconds and the fraction apart: nanoseconds since 1970 as one `f64` would round
+    // (10:08:15.25 would read 10:08:15.2499998).
+    let gauge = ConstGauge::new(at.unix_timestamp() as f64 + f64::from(at.nanosecond()) / 1e9);
+    gauge.encode(encoder.encode_descriptor(name, help, Some(&seconds), gauge.metric_type())?)
+}
