@@ -1360,3 +1360,108 @@ async fn trusted_proxy_header_entries_with_ports() {
     }
     assert_eq!(today(&counter), (3, 4, 3), "three clients behind one proxy");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The cases every adapter shares
+// ---------------------------------------------------------------------------------------------
+
+#[path = "common/web_cases.rs"]
+mod web_cases;
+
+/// Every case of `common/web_cases.rs` through the layer, in an axum `Router` with one route
+/// that answers as the case says; `tests/actix.rs` runs the same cases through the actix-web
+/// middleware and straight through `web::Rules`, so the adapters cannot drift apart.
+#[tokio::test]
+async fn shared_cases_through_the_tower_layer() {
+    use axum::http::header::CACHE_CONTROL;
+    use web_cases::{Observed, Run, Setup};
+
+    async fn answer(
+        Path((case, step)): Path<(usize, usize)>,
+    ) -> Result<Response<Body>, (StatusCode, &'static str)> {
+        let a = web_cases::answer(case, step);
+        let status = StatusCode::from_u16(a.status).unwrap();
+        if a.error {
+            return Err((status, a.body()));
+        }
+        let mut res = Response::builder().status(status);
+        if let Some(content_type) = a.content_type {
+            res = res.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(location) = a.location() {
+            res = res.header(LOCATION, location);
+        }
+        if a.own_headers {
+            res = res
+                .header(SET_COOKIE, web_cases::OWN_COOKIE)
+                .header(CACHE_CONTROL, "no-store");
+        }
+        if let Some(id) = a.marked_response() {
+            res = res.extension(id);
+        }
+        Ok(res.body(Body::from(a.body())).unwrap())
+    }
+
+    fn layer(counter: &Counter, setup: Setup) -> CountLayer {
+        let mut layer = CountLayer::new(counter.clone()).secure_cookie(setup.secure_cookie);
+        if setup.cookieless {
+            layer = layer.cookieless(web_cases::SITE);
+        }
+        if let Some(name) = setup.proxy_header {
+            layer = layer.trusted_proxy_header(name);
+        }
+        if setup.own_bots {
+            layer = layer.bots(web_cases::own_bots());
+        }
+        if setup.json_pages {
+            layer = layer.page_predicate(|_, headers: &HeaderMap| {
+                web_cases::is_json(headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes))
+            });
+        }
+        layer
+    }
+
+    for index in 0..web_cases::all().len() {
+        let mut run = Run::new("tower", index);
+        let app = Router::new()
+            .route("/{case}/{step}", axum::routing::any(answer))
+            .layer(layer(&run.counter, run.setup()));
+        while let Some(sent) = run.next() {
+            let mut req = Request::builder()
+                .method(sent.method)
+                .uri(&sent.path)
+                .body(Body::empty())
+                .unwrap();
+            for (name, value) in &sent.headers {
+                let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+                let value = HeaderValue::from_bytes(value.as_bytes()).unwrap();
+                req.headers_mut().append(name, value);
+            }
+            if let Some(peer) = sent.peer {
+                req.extensions_mut().insert(ConnectInfo(peer));
+            }
+            // As an outer middleware would.
+            if let Some(id) = sent.answer.marked_request() {
+                req.extensions_mut().insert(id);
+            }
+            let res = send(&app, req).await;
+            let status = res.status().as_u16();
+            let headers = res
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (n.as_str().to_owned(), v)
+                })
+                .collect();
+            let body = Some(body_text(res).await);
+            run.check(Observed {
+                status,
+                headers,
+                body,
+                outcome: None,
+            });
+        }
+        run.finish();
+    }
+}
