@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser end-to-end test of the news-portal example (examples/server.rs).
+# Browser end-to-end test of the news-portal example (examples/server/).
 #
 #   bash .ci/e2e.sh
 #

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Load test of the news-portal example: requests per second with the counting layer and
-# without it (`--no-count`), for new visitors (no cookie: every request is a new visitor) and
-# returning visitors (one fixed vc_id cookie), on `/` and `/articles/1`.
+# Load test of an example: requests per second with its counting (the tower layer in the axum
+# news portal `server`, or the `web::actix::Count` middleware in `actix`) and without it
+# (`--no-count`), for new visitors (no cookie: every request is a new visitor) and returning
+# visitors (one fixed vc_id cookie), on `/` and `/articles/1`.
 #
 #   bash .ci/load.sh      # env: LOAD_ROUNDS=3 LOAD_DURATION=10s LOAD_THREADS=2 LOAD_CONNS=32
+#   LOAD_EXAMPLE=actix bash .ci/load.sh     # the actix example (or `bash .ci/load-actix.sh`)
 #
 # Each round starts both servers (fresh snapshot files, free loopback ports), warms them up,
 # then runs every case against one and right after against the other, the order alternating,
@@ -38,8 +40,14 @@ wrk --version 2>&1 | head -n 1 || true
 echo "nproc $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 
 step "build the example (release)"
-cargo build --release --example server
-SERVER=target/release/examples/server
+EXAMPLE=${LOAD_EXAMPLE:-server}
+case $EXAMPLE in
+  server) ARTICLES=20 ;;
+  actix) ARTICLES=5 ;;
+  *) echo "LOAD_EXAMPLE: server or actix" >&2; exit 2 ;;
+esac
+cargo build --release --example "$EXAMPLE"
+SERVER=target/release/examples/$EXAMPLE
 
 TMP=$(mktemp -d)
 declare -A PID PORT # mode -> server pid, port
@@ -134,7 +142,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (on $(nproc) cores; 
 # the no-count pages would be lighter (an empty "most read" box), which is not the layer's cost.
 prime() {
   start_server count fresh
-  for i in $(seq 20); do page_view "${PORT[count]}" "/articles/$i" >/dev/null; done
+  for i in $(seq "$ARTICLES"); do page_view "${PORT[count]}" "/articles/$i" >/dev/null; done
   page_view "${PORT[count]}" / >/dev/null
   stop_server count
   [ -s "$TMP/count.snapshot" ] || { echo "the server saved no snapshot on SIGTERM" >&2; exit 1; }
@@ -172,7 +180,7 @@ for round in $(seq "$ROUNDS"); do
     done
     PAIR["$c"]+="$(pct "${r[count]}" "${r[nocount]}") "
   done
-  echo "  counted by the server with the layer: $(http_get "${PORT[count]}" /api/stats | grep -oE '"(online|page_views)":(\{[^}]*\}|[0-9]+)' | tr '\n' ' ')"
+  echo "  counted by the server that counts: $(http_get "${PORT[count]}" /api/stats | grep -oE '"(online|page_views)":(\{[^}]*\}|[0-9]+)' | tr '\n' ' ')"
   stop_all
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
