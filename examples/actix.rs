@@ -8,8 +8,8 @@
 //! ```
 //!
 //! One `Count` is built before the server and cloned into each worker's `App`, so the workers
-//! share its rules (with `.cookieless(..)`, the day's key too). `--no-count` serves the same app
-//! without it, to measure its cost (`.ci/load-actix.sh`). The numbers on a page include the
+//! share its rules. `--no-count` serves the same app without it, to measure its cost
+//! (`.ci/load-actix.sh`). The numbers on a page include the
 //! view showing them: `Count` counts once the handler has answered, and the page is rendered
 //! when actix-web sends the body, after that ([`Late`]).
 

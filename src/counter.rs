@@ -98,6 +98,10 @@ pub(crate) struct Inner {
     save_lock: Mutex<()>,
     save_status: Mutex<SaveStatus>,
     exclusions: [AtomicU64; 5],
+    /// The secret key of the local day, for ids derived from request data
+    /// ([`Counter::keyed_for_today`]): drawn at random for each day, held only here.
+    #[cfg(feature = "web")]
+    day_key: Mutex<Option<(Date, std::collections::hash_map::RandomState)>>,
     /// The site this counter shares, if any: its readings add the site's numbers (see
     /// `sync/`), and its own tables hold only what was recorded since the last sync.
     sharing: Option<Sharing>,
@@ -169,6 +173,8 @@ impl Inner {
             save_lock: Mutex::new(()),
             save_status: Mutex::new(SaveStatus::default()),
             exclusions: Default::default(),
+            #[cfg(feature = "web")]
+            day_key: Mutex::new(None),
             sharing: None,
         }
     }
@@ -768,6 +774,26 @@ impl Counter {
     /// Today's date on the site's local calendar.
     pub fn today(&self) -> Date {
         self.inner.calendar.day(self.now()).date
+    }
+
+    /// A keyed hash (SipHash-1-3) of `value` under a secret key of today's local date: drawn at
+    /// random at the first call of the day, shared by every clone of this counter, kept only in
+    /// memory, and forgotten at the first call of the next day. The cookieless ids of
+    /// [`web::Rules`](crate::web::Rules) come from it. Locks one small mutex.
+    #[cfg(feature = "web")]
+    pub(crate) fn keyed_for_today(&self, value: impl std::hash::Hash) -> u64 {
+        use std::hash::BuildHasher;
+        let today = self.today();
+        let mut key = self.inner.day_key.lock();
+        match &*key {
+            Some((day, k)) if *day == today => k.hash_one(value),
+            _ => {
+                let k = std::collections::hash_map::RandomState::new();
+                let hash = k.hash_one(value);
+                *key = Some((today, k));
+                hash
+            }
+        }
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).

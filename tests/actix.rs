@@ -1288,8 +1288,8 @@ async fn article_views_follow_cookieless_identity_and_its_dedup() {
 // ---------------------------------------------------------------------------------------------
 
 /// `HttpServer::new` calls its factory once per worker. One `Count`, built before the server
-/// and cloned into each worker's `App` (as `examples/actix.rs` does), shares its rules and the
-/// day's key of cookieless ids: a reader is one visitor whichever worker answers.
+/// and cloned into each worker's `App` (as `examples/actix.rs` does), shares its rules: a
+/// reader is one visitor whichever worker answers.
 #[actix_web::test]
 async fn one_count_cloned_into_each_worker_is_one_set_of_rules() {
     let (counter, _clock) = counter();
@@ -1304,7 +1304,8 @@ async fn one_count_cloned_into_each_worker_is_one_set_of_rules() {
 }
 
 /// A `Count` built inside the factory, one per worker (the shape of the `Count` doc example):
-/// cookieless ids come from one key per process, so the workers still agree on a reader.
+/// cookieless ids come from the counter's key of the day, so the workers still agree on a
+/// reader.
 #[actix_web::test]
 async fn a_count_built_in_each_worker_agrees_on_cookieless_readers() {
     let (counter, _clock) = counter();

@@ -234,11 +234,11 @@ fn expected(c: &Counter, top: usize) -> Samples {
         g(s.page_views.today),
     );
     put("visitor_counter_visitors_today", &[], g(s.visitors.today));
-    put("visitor_counter_visits_total", &[], n(s.visits.total));
+    put("visitor_counter_visits_all_time", &[], g(s.visits.total));
     put(
-        "visitor_counter_page_views_total",
+        "visitor_counter_page_views_all_time",
         &[],
-        n(s.page_views.total),
+        g(s.page_views.total),
     );
     put(
         "visitor_counter_visitors_all_time",
@@ -371,8 +371,8 @@ fn every_metric_equals_the_counters_readings() {
     assert_eq!(one("visitor_counter_visits_today"), Some(6.0));
     assert_eq!(one("visitor_counter_page_views_today"), Some(126.0));
     assert_eq!(one("visitor_counter_visitors_today"), Some(5.0));
-    assert_eq!(one("visitor_counter_visits_total"), Some(1_009.0));
-    assert_eq!(one("visitor_counter_page_views_total"), Some(5_178.0));
+    assert_eq!(one("visitor_counter_visits_all_time"), Some(1_009.0));
+    assert_eq!(one("visitor_counter_page_views_all_time"), Some(5_178.0));
     assert_eq!(one("visitor_counter_visitors_all_time"), Some(7.0));
     assert_eq!(one("visitor_counter_tracked_sessions"), Some(4.0));
     assert_eq!(one("visitor_counter_sync_pending_page_views"), Some(0.0));
@@ -412,8 +412,8 @@ fn every_metric_equals_the_counters_readings() {
         "# TYPE visitor_counter_online gauge",
         "# TYPE visitor_counter_visits_today gauge",
         "# TYPE visitor_counter_visitors_all_time gauge",
-        "# TYPE visitor_counter_visits counter",
-        "# TYPE visitor_counter_page_views counter",
+        "# TYPE visitor_counter_visits_all_time gauge",
+        "# TYPE visitor_counter_page_views_all_time gauge",
         "# TYPE visitor_counter_excluded_requests counter",
         "# TYPE visitor_counter_snapshot_saves counter",
         "# TYPE visitor_counter_syncs counter",
@@ -633,7 +633,7 @@ fn syncs_show_by_outcome_with_the_page_views_waiting() {
         Some(synced_at)
     );
     assert_eq!(
-        value(&scraped, "visitor_counter_page_views_total", &[]),
+        value(&scraped, "visitor_counter_page_views_all_time", &[]),
         Some(3.0)
     );
 }

@@ -25,7 +25,7 @@
 //! let mut text = String::new();
 //! encode(&mut text, &registry)?;
 //! assert!(text.contains("\nvisitor_counter_online 1\n"));
-//! assert!(text.contains("\nvisitor_counter_page_views_total 2\n"));
+//! assert!(text.contains("\nvisitor_counter_page_views_all_time 2\n"));
 //! assert!(text.contains("\nvisitor_counter_excluded_requests_total{reason=\"bot\"} 1\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -42,8 +42,8 @@
 //! | `visitor_counter_visits_today` | gauge | | visits started today; exact |
 //! | `visitor_counter_page_views_today` | gauge | | page views today; exact |
 //! | `visitor_counter_visitors_today` | gauge | | distinct visitors today; exact up to 4,096, within 2 % beyond |
-//! | `visitor_counter_visits_total` | counter | | visits ever counted, the initial total included; exact |
-//! | `visitor_counter_page_views_total` | counter | | page views ever counted, the initial total included; exact |
+//! | `visitor_counter_visits_all_time` | gauge | | visits ever counted, the initial total included (the footer's "Tổng lượt truy cập"); exact |
+//! | `visitor_counter_page_views_all_time` | gauge | | page views ever counted, the initial total included; exact |
 //! | `visitor_counter_visitors_all_time` | gauge | | distinct visitors ever; exact up to 4,096, within 2 % beyond |
 //! | `visitor_counter_article_views_today` | gauge | `article` | counted views today of each of the top n articles of today; exact |
 //! | `visitor_counter_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`](crate::Exclusion): `bot`, `prefetch`, `method`, `status`, `not_page` |
@@ -59,15 +59,23 @@
 //! article label is the [`ArticleId`](crate::ArticleId)'s number; an article that drops out of
 //! the top n drops out of the scrape. A family with nothing to show (no article viewed today,
 //! no save yet) is left out. The sync families are there whether the counter shares a site or
-//! not (zeros if it does not), so one dashboard fits every deployment.
+//! not (zeros if it does not).
 //!
-//! Distinct visitors in total is a gauge, not a counter: beyond 4,096 it is an estimate (see
-//! the [crate docs](crate#what-is-exact-what-is-approximate)), which may come out a little lower
-//! on a later scrape, and Prometheus would read any decrease of a counter as a restart.
-//! Visits and page views in total only grow while the process lives (a restart from a
-//! snapshot carries them on), as counters should. Excluded requests, saves and syncs count
-//! from the counter's build (they are not in snapshots): a restart resets them to zero, which
+//! The totals ever (`*_all_time`) are gauges, not counters. They are the numbers the footer
+//! box shows, carried across restarts by snapshots, and they can go down: a restart after a
+//! crash restores the last snapshot, without what was counted after it, and distinct visitors
+//! beyond 4,096 are an estimate (see the [crate docs](crate#what-is-exact-what-is-approximate))
+//! that may come out a little lower on a later scrape. Prometheus reads any decrease of a
+//! counter as a reset and would count the whole restored total as new in `increase()` and
+//! `rate()`. For rates, use the gauges with `deriv()` or `delta()`, or `page_views_today`
+//! within a day. Excluded requests, saves and syncs are counters: they count from the
+//! counter's build (they are not in snapshots), so a restart resets them to zero, which
 //! `rate()` and `increase()` handle.
+//!
+//! With several instances sharing a site (feature `redis`), every instance reports the
+//! site's readings (online, visits, page views, visitors, article views): aggregate those
+//! with `max()` across instances, not `sum()`. Excluded requests, tracked sessions, saves,
+//! syncs and pending page views are each instance's own: `sum()` them.
 //!
 //! # Cost and locking
 //!
@@ -187,16 +195,16 @@ impl collector::Collector for Collector {
             "Distinct visitors today (the site's local day): exact up to 4096, within 2% beyond.",
             stats.visitors.today,
         )?;
-        counter(
+        gauge(
             e,
-            "visitor_counter_visits",
-            "Visits ever counted, the initial total included.",
+            "visitor_counter_visits_all_time",
+            "Visits ever counted, the initial total included (restored from snapshots, so a gauge).",
             stats.visits.total,
         )?;
-        counter(
+        gauge(
             e,
-            "visitor_counter_page_views",
-            "Page views ever counted, the initial total included.",
+            "visitor_counter_page_views_all_time",
+            "Page views ever counted, the initial total included (restored from snapshots, so a gauge).",
             stats.page_views.total,
         )?;
         gauge(
@@ -280,17 +288,6 @@ fn gauge(
 ) -> fmt::Result {
     let gauge = ConstGauge::new(value);
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
-}
-
-/// One counter without labels. `name` is without `_total`, which the encoder adds.
-fn counter(
-    encoder: &mut DescriptorEncoder,
-    name: &'static str,
-    help: &str,
-    value: u64,
-) -> fmt::Result {
-    let counter = ConstCounter::new(value);
-    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
 }
 
 /// One counter family with one label: a sample per `(label value, count)`. `name` is without

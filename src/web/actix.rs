@@ -39,8 +39,9 @@ pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Syn
 /// Each request is counted by the [`Rules`] (the same as the tower layer's; their docs give the
 /// exclusions, in order, and the visitor identity): the method, User-Agent and prefetch headers
 /// before the app answers; the status and the page predicate (by default: `text/html`) after.
-/// An error the app returns (`Err` from a handler, or from a middleware inside `Count`) counts
-/// as [`Exclusion::Status`]: actix-web answers it with an error response. (The tower layer
+/// A handler's `Err` reaches `Count` as the error response actix-web renders for it, counted
+/// by its status like any other; an `Err` from a middleware inside `Count` counts as
+/// [`Exclusion::Status`] (actix-web answers it with an error response). (The tower layer
 /// counts nothing for an inner service's `Err`, which axum apps never return.) actix-web does
 /// not answer HEAD on `web::get()` routes: such a request gets a 404 and counts as
 /// [`Exclusion::Status`], unless the app routes HEAD too.

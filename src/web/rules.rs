@@ -5,7 +5,7 @@
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::bots::Detector;
 use crate::{ArticleId, Counter, Exclusion, VisitorId};
@@ -18,8 +18,8 @@ const COOKIE_ATTRS: &str = "; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax";
 
 /// A request's headers as the rules read them: every value of a header, by its name.
 ///
-/// Implemented for `http::HeaderMap` (feature `tower`), actix-web's `HeaderMap` (feature
-/// `actix`), and a slice of `(name, value)` pairs for any other framework.
+/// Implemented for `http::HeaderMap` (feature `http`, which `tower` implies), actix-web's
+/// `HeaderMap` (feature `actix`), and a slice of `(name, value)` pairs for any other framework.
 pub trait Headers {
     /// The values of the header `name` (given in lowercase; a header's name is
     /// case-insensitive), in the order the request has them.
@@ -39,13 +39,13 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for [(K, V)] {
 const KNOWN: [&str; 5] = ["user-agent", "cookie", "sec-purpose", "purpose", "x-moz"];
 
 /// The index of `name` in [`KNOWN`].
-#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg(any(feature = "http", feature = "actix"))]
 fn known(name: &str) -> Option<usize> {
     KNOWN.iter().position(|k| *k == name)
 }
 
 /// The [`KNOWN`] names as a static array of this header name type.
-#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg(any(feature = "http", feature = "actix"))]
 macro_rules! known_names {
     ($name:ty) => {{
         static NAMES: [$name; 5] = [
@@ -59,7 +59,7 @@ macro_rules! known_names {
     }};
 }
 
-#[cfg(feature = "tower")]
+#[cfg(feature = "http")]
 impl Headers for http::HeaderMap {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         let names = known_names!(http::HeaderName);
@@ -76,11 +76,23 @@ impl Headers for http::HeaderMap {
 impl Headers for actix_web::http::header::HeaderMap {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         let names = known_names!(actix_web::http::header::HeaderName);
-        match known(name) {
-            Some(i) => self.get_all(&names[i]),
-            None => self.get_all(name),
-        }
-        .map(|v| v.as_bytes())
+        // actix-web's `get_all(&str)` makes a `HeaderName` (allocating for a name it does not
+        // know), so another name (a trusted proxy header) is found by a pass over the map.
+        let (known, other) = match known(name) {
+            Some(i) => (Some(self.get_all(&names[i])), None),
+            None => {
+                let other = self
+                    .iter()
+                    .filter(move |(k, _)| k.as_str().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v);
+                (None, Some(other))
+            }
+        };
+        known
+            .into_iter()
+            .flatten()
+            .chain(other.into_iter().flatten())
+            .map(|v| v.as_bytes())
     }
 }
 
@@ -142,19 +154,24 @@ struct Shared {
 ///   `Secure` with [`Rules::secure_cookie`]), set on the first counted response and read back
 ///   afterwards. The counter sees `VisitorId::from_key(<cookie value>)`.
 /// - **Cookieless** ([`Rules::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
-///   local date, the client IP, the User-Agent and the site name, under a secret key drawn at
-///   random once per process and kept only in memory: ids change at local midnight (and at a
-///   restart), every `Rules` of the process agrees (one per actix worker, say), and no IP or
-///   User-Agent is stored anywhere, the snapshot included. While the process runs, its key
-///   could link a reader's ids of different days; nothing outside the process can. The client IP is the peer's address, or the
-///   first address of a proxy header named with [`Rules::trusted_proxy_header`], which only a
-///   deployment behind such a proxy should set (`ip`, `ip:port` and `[v6]:port` entries are
-///   understood). Without either, every reader with the same User-Agent is one visitor.
+///   client IP, the User-Agent and the site name, under a secret key drawn at random for each
+///   local day and held by the counter, so that every `Rules` on clones of one counter agrees
+///   (one per actix worker, say). The key is kept only in memory and replaced by the next
+///   day's at the first request after midnight: ids change at local midnight (and at a
+///   restart), no IP or User-Agent is stored anywhere, the snapshot included, and once a day
+///   is over nothing can link its ids to the readers. Each process draws its own keys: with
+///   several instances sharing a site (feature `redis`), a reader whose requests go to two
+///   instances counts as two visitors there; use cookies, or route a client to one instance.
+///   The client IP is the peer's address, or the first address of a proxy header named with
+///   [`Rules::trusted_proxy_header`], which only a deployment behind such a proxy should set
+///   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader
+///   with the same User-Agent is one visitor.
 ///
 /// # Cost and locks
 /// [`Rules::before`] reads the headers without allocating, but for a new visitor's cookie value
-/// (one `String`); the bot check is a cached lookup ([`Detector`]).
-/// [`Rules::after`] records like `hit`. Nothing here takes a lock of its own.
+/// (one `String`) and, for cookieless ids, a User-Agent that is not UTF-8 (a lossy copy); the
+/// bot check is a cached lookup ([`Detector`]), and cookieless ids lock the counter's day-key
+/// mutex for one hash. [`Rules::after`] records like `hit`.
 #[derive(Clone)]
 pub struct Rules {
     shared: Arc<Shared>,
@@ -419,16 +436,8 @@ impl Rules {
     }
 
     fn cookieless_id(&self, ip: Option<IpAddr>, ua: &str, site: &str) -> VisitorId {
-        VisitorId::from(process_key().hash_one((self.shared.counter.today(), ip, ua, site)))
+        VisitorId::from(self.shared.counter.keyed_for_today((ip, ua, site)))
     }
-}
-
-/// The secret key of cookieless ids: drawn at random once per process (std's `RandomState`,
-/// seeded from the OS), shared by every [`Rules`] (so that the workers of a server, each with
-/// its own middleware, agree), and kept only in memory.
-fn process_key() -> &'static std::collections::hash_map::RandomState {
-    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-    KEY.get_or_init(Default::default)
 }
 
 /// Whether the value contains `prefetch`, in any case; without allocating.
