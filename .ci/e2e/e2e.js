@@ -1,4 +1,4 @@
-// Browser end-to-end test of examples/server/, run by .ci/e2e.sh against a fresh server.
+// Browser end-to-end test of examples/server.rs, run by .ci/e2e.sh against a fresh server.
 //
 //   node .ci/e2e/e2e.js http://127.0.0.1:PORT
 //
