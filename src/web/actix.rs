@@ -13,10 +13,9 @@ use actix_web::http::StatusCode;
 use actix_web::HttpMessage;
 
 use super::rules::{is_html, Rules, Verdict};
-use crate::bots::Detector;
+use crate::ArticleId;
 #[cfg(doc)]
 use crate::Exclusion;
-use crate::{ArticleId, Counter};
 
 /// Decides from a response's status and headers whether it is a page. Default: `text/html`.
 pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
@@ -67,10 +66,7 @@ fn default_is_page(_: StatusCode, headers: &HeaderMap) -> bool {
 }
 
 impl Count {
-    /// Counts into `counter`, identifying visitors by the `vc_id` cookie.
-    pub fn new(counter: Counter) -> Count {
-        Count::with_rules(Rules::new(counter))
-    }
+    super::rules::rule_options!(Count);
 
     /// Counts by these rules (built with [`Rules::new`] and its options).
     pub fn with_rules(rules: Rules) -> Count {
@@ -78,38 +74,6 @@ impl Count {
             rules,
             is_page: Arc::new(default_is_page),
         }
-    }
-
-    fn with(self, f: impl FnOnce(Rules) -> Rules) -> Count {
-        Count {
-            rules: f(self.rules),
-            is_page: self.is_page,
-        }
-    }
-
-    /// Marks the cookie `Secure` (sites served over HTTPS only).
-    #[must_use]
-    pub fn secure_cookie(self, secure: bool) -> Count {
-        self.with(|r| r.secure_cookie(secure))
-    }
-
-    /// Identifies visitors without cookies, by a daily-keyed hash of IP, User-Agent and `site`.
-    #[must_use]
-    pub fn cookieless(self, site: impl Into<String>) -> Count {
-        self.with(|r| r.cookieless(site))
-    }
-
-    /// Takes the client IP from the first address in this header (such as `x-forwarded-for`)
-    /// instead of the connection's. Set it only behind a proxy that overwrites the header.
-    #[must_use]
-    pub fn trusted_proxy_header(self, name: &str) -> Count {
-        self.with(|r| r.trusted_proxy_header(name))
-    }
-
-    /// Tells crawlers by this detector instead of the shipped list (see [`Detector`]).
-    #[must_use]
-    pub fn bots(self, detector: Detector) -> Count {
-        self.with(|r| r.bots(detector))
     }
 
     /// Replaces the page predicate (called for 2xx responses only).

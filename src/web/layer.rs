@@ -11,8 +11,7 @@ use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use super::rules::{is_html, Rules, Verdict};
-use crate::bots::Detector;
-use crate::{ArticleId, Counter};
+use crate::ArticleId;
 
 /// Decides from a response's status and headers whether it is a page. Default: `text/html`.
 pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
@@ -42,6 +41,16 @@ pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Syn
 /// when the app is served with `into_make_service_with_connect_info`; serve the app that way
 /// (or set [`CountLayer::trusted_proxy_header`] behind a proxy), or every reader with the same
 /// User-Agent is one visitor.
+///
+/// A site's own crawler list ([`CountLayer::bots`]):
+///
+/// ```
+/// use visitor_counter::{bots::Detector, web::CountLayer, Counter};
+///
+/// let bots = Detector::builder().add_pattern("acmewatch/").build()?;
+/// let layer = CountLayer::new(Counter::builder().build()?).bots(bots);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct CountLayer {
     rules: Rules,
@@ -59,10 +68,7 @@ fn default_is_page(_: StatusCode, headers: &HeaderMap) -> bool {
 }
 
 impl CountLayer {
-    /// Counts into `counter`, identifying visitors by the `vc_id` cookie.
-    pub fn new(counter: Counter) -> CountLayer {
-        CountLayer::with_rules(Rules::new(counter))
-    }
+    super::rules::rule_options!(CountLayer);
 
     /// Counts by these rules (built with [`Rules::new`] and its options).
     pub fn with_rules(rules: Rules) -> CountLayer {
@@ -70,47 +76,6 @@ impl CountLayer {
             rules,
             is_page: Arc::new(default_is_page),
         }
-    }
-
-    fn with(self, f: impl FnOnce(Rules) -> Rules) -> CountLayer {
-        CountLayer {
-            rules: f(self.rules),
-            is_page: self.is_page,
-        }
-    }
-
-    /// Marks the cookie `Secure` (sites served over HTTPS only).
-    #[must_use]
-    pub fn secure_cookie(self, secure: bool) -> CountLayer {
-        self.with(|r| r.secure_cookie(secure))
-    }
-
-    /// Identifies visitors without cookies, by a daily-keyed hash of IP, User-Agent and `site`.
-    #[must_use]
-    pub fn cookieless(self, site: impl Into<String>) -> CountLayer {
-        self.with(|r| r.cookieless(site))
-    }
-
-    /// Takes the client IP from the first address in this header (such as `x-forwarded-for`)
-    /// instead of the socket. Set it only behind a proxy that overwrites the header.
-    #[must_use]
-    pub fn trusted_proxy_header(self, name: &str) -> CountLayer {
-        self.with(|r| r.trusted_proxy_header(name))
-    }
-
-    /// Tells crawlers by this detector instead of the shipped list: one with a site's own
-    /// monitor added, or a partner's crawler allowed (see [`Detector`]).
-    ///
-    /// ```
-    /// use visitor_counter::{bots::Detector, web::CountLayer, Counter};
-    ///
-    /// let bots = Detector::builder().add_pattern("acmewatch/").build()?;
-    /// let layer = CountLayer::new(Counter::builder().build()?).bots(bots);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn bots(self, detector: Detector) -> CountLayer {
-        self.with(|r| r.bots(detector))
     }
 
     /// Replaces the page predicate (called for 2xx responses only).
@@ -131,7 +96,7 @@ impl<S> tower::Layer<S> for CountLayer {
     fn layer(&self, inner: S) -> CountService<S> {
         CountService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -140,7 +105,7 @@ impl<S> tower::Layer<S> for CountLayer {
 #[derive(Clone)]
 pub struct CountService<S> {
     inner: S,
-    layer: CountLayer,
+    layer: Arc<CountLayer>,
 }
 
 impl<S> std::fmt::Debug for CountService<S> {
@@ -154,7 +119,7 @@ struct Plan {
     verdict: Verdict,
     /// The article the request was marked with.
     article: Option<ArticleId>,
-    layer: CountLayer,
+    layer: Arc<CountLayer>,
 }
 
 impl Plan {

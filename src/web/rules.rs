@@ -96,6 +96,56 @@ impl Headers for actix_web::http::header::HeaderMap {
     }
 }
 
+/// The options of an adapter that forward to its [`Rules`] (`new`, `secure_cookie`,
+/// `cookieless`, `trusted_proxy_header`, `bots`), written once for every adapter: a struct
+/// with a `rules: Rules` field, whose own constructor `with_rules` sets the rest.
+#[cfg(any(feature = "tower", feature = "actix"))]
+macro_rules! rule_options {
+    ($adapter:ident) => {
+        /// Counts into `counter`, identifying visitors by the `vc_id` cookie.
+        pub fn new(counter: $crate::Counter) -> $adapter {
+            $adapter::with_rules($crate::web::Rules::new(counter))
+        }
+
+        fn with(mut self, f: impl FnOnce($crate::web::Rules) -> $crate::web::Rules) -> $adapter {
+            self.rules = f(self.rules);
+            self
+        }
+
+        /// Marks the cookie `Secure` (sites served over HTTPS only); see
+        /// [`Rules::secure_cookie`]($crate::web::Rules::secure_cookie).
+        #[must_use]
+        pub fn secure_cookie(self, secure: bool) -> $adapter {
+            self.with(|r| r.secure_cookie(secure))
+        }
+
+        /// Identifies visitors without cookies, by a daily-keyed hash of IP, User-Agent and
+        /// `site`; see [`Rules::cookieless`]($crate::web::Rules::cookieless).
+        #[must_use]
+        pub fn cookieless(self, site: impl Into<String>) -> $adapter {
+            self.with(|r| r.cookieless(site))
+        }
+
+        /// Takes the client IP from the first address in this header (such as
+        /// `x-forwarded-for`) instead of the peer's. Set it only behind a proxy that
+        /// overwrites the header.
+        #[must_use]
+        pub fn trusted_proxy_header(self, name: &str) -> $adapter {
+            self.with(|r| r.trusted_proxy_header(name))
+        }
+
+        /// Tells crawlers by this detector instead of the shipped list: one with a site's own
+        /// monitor added, or a partner's crawler allowed (see
+        /// [`Detector`]($crate::bots::Detector)).
+        #[must_use]
+        pub fn bots(self, detector: $crate::bots::Detector) -> $adapter {
+            self.with(|r| r.bots(detector))
+        }
+    };
+}
+#[cfg(any(feature = "tower", feature = "actix"))]
+pub(super) use rule_options;
+
 #[derive(Clone)]
 enum Identity {
     Cookie { secure: bool },
@@ -200,24 +250,6 @@ enum Plan {
     },
 }
 
-impl Verdict {
-    /// The exclusion already decided from the request (method, bot, prefetch), if any.
-    pub fn excluded(&self) -> Option<Exclusion> {
-        match self.plan {
-            Plan::Excluded(why) => Some(why),
-            Plan::Count { .. } => None,
-        }
-    }
-
-    /// The visitor the request counts for, unless it is already excluded.
-    pub fn visitor(&self) -> Option<VisitorId> {
-        match self.plan {
-            Plan::Excluded(_) => None,
-            Plan::Count { visitor, .. } => Some(visitor),
-        }
-    }
-}
-
 /// How a request was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -307,11 +339,6 @@ impl Rules {
     /// The counter the rules count into.
     pub fn counter(&self) -> &Counter {
         &self.shared.counter
-    }
-
-    /// Whether the rules set a cookie (rather than identifying visitors without one).
-    pub fn uses_cookie(&self) -> bool {
-        matches!(self.shared.identity, Identity::Cookie { .. })
     }
 
     /// Decides what can be decided before the app answers: the method, a bot, a prefetch
