@@ -324,6 +324,12 @@ fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     samples.get(&key(name, labels)).map(|&(_, v)| v)
 }
 
+/// The `ok` and `failed` samples of a family counted by outcome (saves, syncs).
+fn outcomes(samples: &Samples, family: &str) -> (Option<f64>, Option<f64>) {
+    let of = |outcome| value(samples, family, &[("outcome", outcome)]);
+    (of("ok"), of("failed"))
+}
+
 /// The `article` label values of `visitor_counter_article_views_today` with their values, in
 /// the order of the scrape's text (most read first).
 fn articles_in_text(text: &str) -> Vec<(u64, u64)> {
@@ -397,13 +403,11 @@ fn every_metric_equals_the_counters_readings() {
         "visitor_counter_snapshot_saves_total",
         "visitor_counter_syncs_total",
     ] {
-        for outcome in ["ok", "failed"] {
-            assert_eq!(
-                value(&scraped, family, &[("outcome", outcome)]),
-                Some(0.0),
-                "{family} {outcome}"
-            );
-        }
+        assert_eq!(
+            outcomes(&scraped, family),
+            (Some(0.0), Some(0.0)),
+            "{family}"
+        );
     }
     // Nothing saved or synced yet: no timestamps.
     assert!(!text.contains("timestamp"), "{text}");
@@ -525,14 +529,10 @@ fn saves_show_by_outcome_with_the_last_save_time() {
     c.save().unwrap();
     let (scraped, text) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
-    let saves = |outcome| {
-        value(
-            &scraped,
-            "visitor_counter_snapshot_saves_total",
-            &[("outcome", outcome)],
-        )
-    };
-    assert_eq!((saves("ok"), saves("failed")), (Some(1.0), Some(0.0)));
+    assert_eq!(
+        outcomes(&scraped, "visitor_counter_snapshot_saves_total"),
+        (Some(1.0), Some(0.0))
+    );
     let saved_at = datetime!(2026-03-10 10:07:30 +07:00).unix_timestamp() as f64 + 0.5;
     assert_eq!(
         value(
@@ -556,14 +556,10 @@ fn saves_show_by_outcome_with_the_last_save_time() {
     assert!(c.save().is_err());
     let (scraped, _) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
-    let saves = |outcome| {
-        value(
-            &scraped,
-            "visitor_counter_snapshot_saves_total",
-            &[("outcome", outcome)],
-        )
-    };
-    assert_eq!((saves("ok"), saves("failed")), (Some(1.0), Some(1.0)));
+    assert_eq!(
+        outcomes(&scraped, "visitor_counter_snapshot_saves_total"),
+        (Some(1.0), Some(1.0))
+    );
     assert_eq!(
         value(
             &scraped,
@@ -594,10 +590,8 @@ fn syncs_show_by_outcome_with_the_page_views_waiting() {
     assert!(c.sync().is_err());
     let (scraped, text) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
-    let syncs =
-        |s: &Samples, outcome| value(s, "visitor_counter_syncs_total", &[("outcome", outcome)]);
     assert_eq!(
-        (syncs(&scraped, "ok"), syncs(&scraped, "failed")),
+        outcomes(&scraped, "visitor_counter_syncs_total"),
         (Some(0.0), Some(1.0))
     );
     assert_eq!(
@@ -616,7 +610,7 @@ fn syncs_show_by_outcome_with_the_page_views_waiting() {
     let (scraped, _) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
     assert_eq!(
-        (syncs(&scraped, "ok"), syncs(&scraped, "failed")),
+        outcomes(&scraped, "visitor_counter_syncs_total"),
         (Some(1.0), Some(1.0))
     );
     assert_eq!(
