@@ -719,20 +719,6 @@ async fn cookieless_ids_do_not_rotate_at_utc_midnight() {
     assert_eq!((s.visits.today, s.page_views.today), (1, 2));
 }
 
-/// A proxy header name that is not a valid header name matches no header: the connection's
-/// address is used, and nothing panics.
-#[actix_web::test]
-async fn an_invalid_proxy_header_name_falls_back_to_the_connection() {
-    let (counter, _clock) = counter();
-    let app = app!(Count::new(counter.clone())
-        .cookieless("example.vn")
-        .trusted_proxy_header("not a header\n"));
-    send!(app, from_addr("/", CHROME, "203.0.113.5:1000"));
-    send!(app, from_addr("/", CHROME, "203.0.113.5:1001"));
-    send!(app, from_addr("/", CHROME, "203.0.113.6:1000"));
-    assert_eq!(today(&counter), (2, 3, 2));
-}
-
 #[actix_web::test]
 async fn trusted_proxy_header_gives_the_client_ip() {
     let (counter, _clock) = counter();

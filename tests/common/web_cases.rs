@@ -823,6 +823,18 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "a proxy header name that is no header name matches nothing: the peer's address",
+            Setup {
+                proxy_header: Some("not a header\n"),
+                ..COOKIELESS
+            },
+            vec![
+                get().from("203.0.113.5:1000").page_view(New),
+                get().from("203.0.113.5:1001").page_view(Known),
+                get().from("203.0.113.6:1000").page_view(New),
+            ],
+        ),
+        case(
             "a proxy header is ignored unless trusted",
             COOKIELESS,
             vec![
