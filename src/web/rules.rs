@@ -218,10 +218,10 @@ struct Shared {
 ///   with the same User-Agent is one visitor.
 ///
 /// # Cost and locks
-/// [`Rules::before`] reads the headers without allocating, but for a new visitor's cookie value
-/// (one `String`) and, for cookieless ids, a User-Agent that is not UTF-8 (a lossy copy); the
-/// bot check is a cached lookup ([`Detector`]), and cookieless ids lock the counter's day-key
-/// mutex for one hash. [`Rules::after`] records like `hit`.
+/// [`Rules::before`] reads the headers without allocating (but for a copy of a User-Agent that
+/// is not UTF-8, for a cookieless id); the bot check is a cached lookup ([`Detector`]), and
+/// cookieless ids lock the counter's day-key mutex for one hash. [`Rules::after`] records like
+/// `hit`, and allocates the `Set-Cookie` value of a new visitor (one `String`).
 #[derive(Clone)]
 pub struct Rules {
     shared: Arc<Shared>,
@@ -246,8 +246,20 @@ enum Plan {
     Count {
         visitor: VisitorId,
         /// A new cookie value to set on the response.
-        new_cookie: Option<String>,
+        new_cookie: Option<CookieValue>,
     },
+}
+
+/// A new visitor's cookie value: 32 hex digits, kept on the stack until the `Set-Cookie`
+/// header is written.
+#[derive(Clone, Copy, Debug)]
+struct CookieValue([u8; 32]);
+
+impl CookieValue {
+    fn as_str(&self) -> &str {
+        // ASCII hex digits: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// How a request was counted.
@@ -371,7 +383,7 @@ impl Rules {
                 Some(v) => (VisitorId::from_key(v), None),
                 None => {
                     let v = new_cookie_value();
-                    (VisitorId::from_key(&v), Some(v))
+                    (VisitorId::from_key(v.as_str()), Some(v))
                 }
             },
             Identity::Cookieless { site } => {
@@ -433,7 +445,7 @@ impl Rules {
         };
         Counted {
             outcome,
-            set_cookie: new_cookie.map(|v| self.cookie_header(&v)),
+            set_cookie: new_cookie.map(|v| self.cookie_header(v.as_str())),
         }
     }
 
@@ -485,7 +497,7 @@ fn cookie_value<H: Headers + ?Sized>(headers: &H) -> Option<&str> {
 /// A fresh 128-bit cookie value as 32 hex digits: two outputs of SipHash-1-3 under this
 /// thread's secret random keys (std's `RandomState`, seeded from the OS once per thread) over a
 /// per-thread sequence number. Unpredictable without the keys, and no system call per visitor.
-fn new_cookie_value() -> String {
+fn new_cookie_value() -> CookieValue {
     use std::cell::Cell;
     use std::collections::hash_map::RandomState;
     thread_local! {
@@ -503,8 +515,7 @@ fn new_cookie_value() -> String {
     for (i, digit) in hex.iter_mut().enumerate() {
         *digit = b"0123456789abcdef"[(value >> (124 - 4 * i)) as usize & 0xf];
     }
-    // ASCII digits: always valid UTF-8, so this borrows and then copies once.
-    String::from_utf8_lossy(&hex).into_owned()
+    CookieValue(hex)
 }
 
 #[cfg(test)]
@@ -543,6 +554,7 @@ mod tests {
     #[test]
     fn new_cookie_values_are_32_hex_digits_and_differ() {
         let (a, b) = (new_cookie_value(), new_cookie_value());
+        let (a, b) = (a.as_str(), b.as_str());
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
