@@ -11,8 +11,10 @@ use time::{Date, OffsetDateTime};
 use crate::articles::views::ArticleViews;
 use crate::builder::CounterBuilder;
 use crate::calendar::clock::{clamp_nanos, from_nanos, Clock};
+#[cfg(feature = "web")]
+use crate::calendar::local::DayInfo;
 use crate::calendar::local::{period_keys, Calendar, PeriodKeys};
-use crate::calendar::periods::{Period, Periods, HISTORY_DAYS};
+use crate::calendar::periods::{Merge, Period, Periods, HISTORY_DAYS};
 use crate::common::periodic;
 use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
@@ -101,7 +103,7 @@ pub(crate) struct Inner {
     /// The secret key of the local day, for ids derived from request data
     /// ([`Counter::keyed_for_today`]): drawn at random for each day, held only here.
     #[cfg(feature = "web")]
-    day_key: Mutex<Option<(Date, std::collections::hash_map::RandomState)>>,
+    day_key: Mutex<Option<(DayInfo, std::collections::hash_map::RandomState)>>,
     /// The site this counter shares, if any: its readings add the site's numbers (see
     /// `sync/`), and its own tables hold only what was recorded since the last sync.
     sharing: Option<Sharing>,
@@ -186,10 +188,7 @@ impl Inner {
     pub(crate) fn hand_over_to_site(&mut self) -> Tally {
         let mut total = std::mem::take(&mut self.initial);
         self.sessions.for_each_payload(|s| {
-            let counts = s.stripe.take_counts();
-            let t = counts.periods.total();
-            total.visits = total.visits.saturating_add(t.visits);
-            total.page_views = total.page_views.saturating_add(t.page_views);
+            total.merge(s.stripe.take_counts().periods.total());
         });
         self.unique.take();
         self.articles.counts.take_all();
@@ -258,27 +257,31 @@ impl Inner {
     /// seal are not in the snapshot; a save holds the page views completed before it began.)
     fn capture(&self) -> StateV4<'static> {
         let saved_at = self.now();
-        let sync = self.sharing.as_ref().map(|sharing| {
-            if sharing.sends() {
-                sharing.seal(&self.calendar, |spares| self.cut(spares))
-            } else {
-                sharing.saved()
-            }
-        });
-        let sealed = self.sharing.as_ref().filter(|s| s.sends());
-        let (articles, article_dedup) = match sealed {
-            Some(_) => (Vec::new(), self.articles.dedup.records(saved_at)),
-            None => self.articles.records(saved_at),
-        };
-        let (traffic, unique) = match sealed {
-            Some(_) => Default::default(),
-            None => {
-                let mut all = TrafficCounts::default();
-                self.sessions
-                    .for_each_payload(|s| s.stripe.merge_into(&mut all));
-                (all, self.unique.snapshot())
-            }
-        };
+        let (sync, articles, article_dedup, traffic, unique) =
+            match self.sharing.as_ref().filter(|s| s.sends()) {
+                // The seal first: it cuts the tables (their counts go into the parts).
+                Some(sharing) => (
+                    Some(sharing.seal(&self.calendar, |spares| self.cut(spares))),
+                    Vec::new(),
+                    self.articles.dedup.records(saved_at),
+                    TrafficCounts::default(),
+                    Default::default(),
+                ),
+                None => {
+                    let sync = self.sharing.as_ref().map(|sharing| sharing.saved());
+                    let (articles, article_dedup) = self.articles.records(saved_at);
+                    let mut traffic = TrafficCounts::default();
+                    self.sessions
+                        .for_each_payload(|s| s.stripe.merge_into(&mut traffic));
+                    (
+                        sync,
+                        articles,
+                        article_dedup,
+                        traffic,
+                        self.unique.snapshot(),
+                    )
+                }
+            };
         StateV4 {
             saved_at,
             calendar: SavedCalendar {
@@ -783,17 +786,20 @@ impl Counter {
     #[cfg(feature = "web")]
     pub(crate) fn keyed_for_today(&self, value: impl std::hash::Hash) -> u64 {
         use std::hash::BuildHasher;
-        let today = self.today();
-        let mut key = self.inner.day_key.lock();
-        match &*key {
-            Some((day, k)) if *day == today => k.hash_one(value),
-            _ => {
-                let k = std::collections::hash_map::RandomState::new();
-                let hash = k.hash_one(value);
-                *key = Some((today, k));
-                hash
+        let now = self.now();
+        // The day is looked up in the calendar once a day; the hash runs with no lock held.
+        let key = {
+            let mut day_key = self.inner.day_key.lock();
+            match &*day_key {
+                Some((day, key)) if day.contains(now) => key.clone(),
+                _ => {
+                    let key = std::collections::hash_map::RandomState::new();
+                    *day_key = Some((self.inner.calendar.day(now), key.clone()));
+                    key
+                }
             }
-        }
+        };
+        key.hash_one(value)
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).

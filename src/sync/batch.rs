@@ -32,20 +32,6 @@ use crate::sync::log::Start;
 /// the machine in `BENCHMARKS.md`), so a part keeps Redis busy for a few milliseconds.
 pub(crate) const PART_ENTRIES: usize = 250;
 
-/// A page view that may start a visit or a local day at the site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Run {
-    pub key: u64,
-    pub day: i32,
-    pub at: i64,
-    /// The visitor's page view before it on this counter (`i64::MIN`: none).
-    pub prior: i64,
-    /// Whether this counter saw it start a visit.
-    pub new_visit: bool,
-    /// Whether this counter saw it start the visitor's local day.
-    pub new_day: bool,
-}
-
 /// A view of an article by a visitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct View {
@@ -71,7 +57,7 @@ pub(crate) struct Batch {
     /// Each visitor's last page view, by visitor key.
     lasts: Vec<(u64, i64)>,
     /// Sorted by visitor key, then time.
-    runs: Vec<Run>,
+    runs: Vec<Start>,
     /// Sorted by visitor key, article, then time.
     views: Vec<View>,
     counts: BTreeMap<i32, DayCounts>,
@@ -92,18 +78,9 @@ impl Batch {
         page_views: impl IntoIterator<Item = (i32, u64)>,
         week_start: Weekday,
     ) -> Batch {
-        let mut runs: Vec<Run> = starts
-            .into_iter()
-            .filter(|s| s.new_visit || s.new_day)
-            .map(|s| Run {
-                key: s.key,
-                day: s.day,
-                at: s.at,
-                prior: s.prior,
-                new_visit: s.new_visit,
-                new_day: s.new_day,
-            })
-            .collect();
+        // A run is a logged start that starts a visit or a day here.
+        let mut runs = starts;
+        runs.retain(|s| s.new_visit || s.new_day);
         runs.sort_unstable_by_key(|r| (r.key, r.at));
         views.sort_unstable_by_key(|v| (v.key, v.article, v.at));
         keep_latest(&mut lasts);
@@ -257,7 +234,7 @@ impl Batch {
     }
 
     /// The visitors of the batch, in key order: each with its last page view, runs and views.
-    fn visitors(&self) -> Vec<(u64, i64, &[Run], &[View])> {
+    fn visitors(&self) -> Vec<(u64, i64, &[Start], &[View])> {
         let (mut r, mut v) = (0, 0);
         self.lasts
             .iter()
@@ -379,7 +356,7 @@ impl Batch {
 /// applies the span. The last span ends at `last`. Runs stay in time order, views in article
 /// then time order; a later span holds only later instants, so the site's visits and refresh
 /// dedup see the page views in the order they happened.
-fn spans(last: i64, runs: &[Run], views: &[View]) -> Vec<(i64, Vec<Run>, Vec<View>)> {
+fn spans(last: i64, runs: &[Start], views: &[View]) -> Vec<(i64, Vec<Start>, Vec<View>)> {
     let mut times: Vec<i64> = runs
         .iter()
         .map(|r| r.at)
@@ -614,7 +591,7 @@ mod tests {
             p.validate().unwrap();
         }
         let lasts_sent: Vec<(u64, i64)> = parts.iter().flat_map(|p| p.lasts.clone()).collect();
-        let runs_sent: Vec<Run> = parts.iter().flat_map(|p| p.runs.clone()).collect();
+        let runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
         let views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
         assert_eq!(
             (lasts_sent, runs_sent, views_sent),
@@ -666,7 +643,7 @@ mod tests {
             assert!(w[1].1.iter().all(|&at| at > w[0].0));
         }
         assert_eq!(spans.last().unwrap().0, heavy_last);
-        let mut runs_sent: Vec<Run> = parts.iter().flat_map(|p| p.runs.clone()).collect();
+        let mut runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
         let mut views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
         for v in [&mut runs, &mut runs_sent] {
             v.sort_unstable_by_key(|r| (r.key, r.at));

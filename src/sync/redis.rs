@@ -87,6 +87,7 @@ impl RedisStore {
         let site = &self.site;
         let online_edge = call.now.saturating_sub(site.online_window);
         let ms = |ns: i64| ns.div_euclid(1_000_000).saturating_add(60_000).to_string();
+        let epoch = epoch_divisor(site.online_window);
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(&self.prefix)
@@ -95,7 +96,7 @@ impl RedisStore {
             .arg(call.seq.to_string())
             .arg(&ordered(online_edge)[..])
             .arg(online_edge.div_euclid(1_000).to_string())
-            .arg(epoch_divisor(site.online_window).to_string())
+            .arg(epoch.to_string())
             .arg(call.since.to_string())
             .arg(if call.answer { LIMIT } else { 0 }.to_string())
             .arg(&site.zone)
@@ -106,7 +107,7 @@ impl RedisStore {
             .arg(site.initial_visits.to_string())
             .arg(site.initial_page_views.to_string())
             .arg(ms(site.session_timeout.max(site.dedup_window)))
-            .arg(((epoch_divisor(site.online_window) << 32) / 1_000_000 * 3).to_string())
+            .arg(((epoch << 32) / 1_000_000 * 3).to_string())
             .arg(call.part);
         match self.connection.as_mut() {
             Some(connection) => invocation.invoke(connection),

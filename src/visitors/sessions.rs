@@ -304,9 +304,7 @@ impl<P> Sessions<P> {
 
     /// Runs `f` on each shard's payload, locking one shard at a time.
     pub(crate) fn for_each_payload(&self, mut f: impl FnMut(&mut P)) {
-        for s in self.shards.iter() {
-            f(&mut s.lock().payload);
-        }
+        self.for_each_payload_with_last_seen(|payload, _| f(payload));
     }
 
     /// Runs `f` on each shard's payload, locking one shard at a time, with a lookup of the last
