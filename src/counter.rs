@@ -561,7 +561,7 @@ impl Counter {
         let now = self.now();
         inner.sessions.upkeep(now);
         inner.articles.dedup.try_upkeep(now);
-        let keys = inner.calendar.day(now).keys;
+        let keys = inner.calendar.keys(now);
         let (mut visits, mut page_views) = (Periods::default(), Periods::default());
         let view = inner.sharing.as_ref().map(|s| s.view.read());
         let mut came_online = 0;
@@ -603,7 +603,7 @@ impl Counter {
     ///
     /// **Locking:** read-locks the article's shard.
     pub fn article_stats(&self, article: ArticleId) -> ArticleStats {
-        let keys = self.inner.calendar.day(self.now()).keys;
+        let keys = self.inner.calendar.keys(self.now());
         let view = self.inner.sharing.as_ref().map(|s| s.view.read());
         let mut views = self.inner.articles.stats(article, &keys);
         if let Some(view) = &view {
@@ -617,7 +617,7 @@ impl Counter {
     ///
     /// **Locking:** read-locks each shard of the article table in turn.
     pub fn top_articles(&self, period: Period, n: usize) -> Vec<(ArticleId, u64)> {
-        let keys = self.inner.calendar.day(self.now()).keys;
+        let keys = self.inner.calendar.keys(self.now());
         let articles = &self.inner.articles;
         match self.inner.sharing.as_ref().map(|s| s.view.read()) {
             None => articles.top(period, n, &keys),
@@ -640,7 +640,7 @@ impl Counter {
     /// **Locking:** each counter stripe in turn, then the unique-visitor lock.
     pub fn history(&self, days: usize) -> Vec<DayCounts> {
         let n = days.min(HISTORY_DAYS);
-        let today = self.inner.calendar.day(self.now()).date;
+        let today = self.inner.calendar.date(self.now());
         let dates: Vec<Date> = (0..n as i64)
             .rev()
             .filter_map(|back| today.checked_sub(time::Duration::days(back)))
@@ -776,7 +776,7 @@ impl Counter {
 
     /// Today's date on the site's local calendar.
     pub fn today(&self) -> Date {
-        self.inner.calendar.day(self.now()).date
+        self.inner.calendar.date(self.now())
     }
 
     /// A keyed hash (SipHash-1-3) of `value` under a secret key of today's local date: drawn at

@@ -91,19 +91,32 @@ impl Zone {
     /// falling back across midnight give back to the day before (see "A day's first and last
     /// instant").
     pub(crate) fn local_date(&self, ns: i64) -> Date {
+        self.local_day(ns).0
+    }
+
+    /// [`Zone::local_date`], with the first instants of that date and of the next one where
+    /// finding the date worked them out already (a named zone's), so that
+    /// [`Calendar::day`] does not look them up again.
+    fn local_day(&self, ns: i64) -> (Date, Option<i64>, Option<i64>) {
         match self {
             Zone::Fixed(o) => {
                 let local = ns.saturating_add(i64::from(o.whole_seconds()) * NS_PER_SEC);
-                date_from_epoch_day(local.div_euclid(NS_PER_DAY))
+                (
+                    date_from_epoch_day(local.div_euclid(NS_PER_DAY)),
+                    None,
+                    None,
+                )
             }
             #[cfg(feature = "tz")]
             Zone::Named(tz) => {
                 let date = named::database_date(tz, ns);
+                let start = named::day_start(tz, date);
                 // A minute of a date before the clocks fell back into the day before (see
-                // "A day's first and last instant") counts on that day.
+                // "A day's first and last instant") counts on that day, which ends where the
+                // date starts.
                 match date.previous_day() {
-                    Some(before) if ns < named::day_start(tz, date) => before,
-                    _ => date,
+                    Some(before) if ns < start => (before, None, Some(start)),
+                    _ => (date, Some(start), None),
                 }
             }
         }
@@ -254,16 +267,33 @@ impl DayInfo {
 impl Calendar {
     /// The local day of an instant.
     pub(crate) fn day(&self, ns: i64) -> DayInfo {
-        self.day_of_date(self.zone.local_date(ns))
+        let (date, start, end) = self.zone.local_day(ns);
+        self.day_with(date, start, end)
+    }
+
+    /// The local date of an instant (without its day's first and last instants).
+    pub(crate) fn date(&self, ns: i64) -> Date {
+        self.zone.local_date(ns)
+    }
+
+    /// The period keys of an instant's local date.
+    pub(crate) fn keys(&self, ns: i64) -> PeriodKeys {
+        period_keys(self.date(ns), self.week_start)
     }
 
     /// The local day of a date.
-    pub(crate) fn day_of_date(&self, date: Date) -> DayInfo {
-        let start = self.zone.day_start(date);
-        let end = match date.next_day() {
+    #[cfg(test)]
+    fn day_of_date(&self, date: Date) -> DayInfo {
+        self.day_with(date, None, None)
+    }
+
+    /// The local day of a date whose first instant, or the next date's, may be known.
+    fn day_with(&self, date: Date, start: Option<i64>, end: Option<i64>) -> DayInfo {
+        let start = start.unwrap_or_else(|| self.zone.day_start(date));
+        let end = end.unwrap_or_else(|| match date.next_day() {
             Some(next) => self.zone.day_start(next),
             None => i64::MAX,
-        };
+        });
         DayInfo {
             date,
             start,
