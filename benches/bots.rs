@@ -10,15 +10,11 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use visitor_counter::bots::{is_bot, Detector};
 
-fn corpus(text: &'static str) -> Vec<&'static str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect()
-}
+#[path = "../tests/common/bots_corpus.rs"]
+mod bots_corpus;
 
 fn bench(c: &mut Criterion) {
-    let browsers = corpus(include_str!("../tests/bots_corpus/browsers.txt"));
-    let crawlers = corpus(include_str!("../tests/bots_corpus/crawlers.txt"));
+    let (browsers, crawlers) = (bots_corpus::browsers(), bots_corpus::crawlers());
     let mut g = c.benchmark_group("is_bot");
     g.throughput(Throughput::Elements(1));
     for (name, uas) in [("browsers", &browsers), ("crawlers", &crawlers)] {

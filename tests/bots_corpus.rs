@@ -7,19 +7,9 @@
 
 use visitor_counter::bots::{is_bot, is_bot_bytes, matched};
 
-fn corpus(text: &'static str) -> Vec<&'static str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect()
-}
-
-fn crawlers() -> Vec<&'static str> {
-    corpus(include_str!("bots_corpus/crawlers.txt"))
-}
-
-fn browsers() -> Vec<&'static str> {
-    corpus(include_str!("bots_corpus/browsers.txt"))
-}
+#[path = "common/bots_corpus.rs"]
+mod bots_corpus;
+use bots_corpus::{browsers, crawlers};
 
 /// Recall at least 0.99 (the isbot list as published misses 9 of the 2,118 crawler
 /// User-Agents: in-app browsers and Electron apps the corpus counts as crawlers).

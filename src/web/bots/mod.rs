@@ -147,14 +147,15 @@ impl Detector {
     /// verdict of [`is_bot`](Self::is_bot).
     ///
     /// # Cost and locking
-    /// Never locks. Verdicts are kept in a direct-mapped cache of 4096 slots per detector
-    /// (32 KiB), each one `AtomicU64` holding 62 bits of an XXH3 hash of the User-Agent (seeded
-    /// at random once per detector, so nobody can aim collisions) and the verdict. A check
-    /// hashes the bytes and does one relaxed atomic load; a miss (a new User-Agent, or one
-    /// whose slot another took since) runs the automaton and stores the verdict with one
-    /// relaxed atomic store. Two User-Agents sharing a slot evict each other (a miss, never a
-    /// wrong verdict); two whose tags (62 bits of the hash) are equal would share a verdict, a
-    /// chance of about 2^-62 per pair.
+    /// Never locks. Verdicts are kept in a four-way set-associative cache of 4096 slots per
+    /// detector (1024 buckets of four `AtomicU64`, 32 KiB), each slot holding 62 bits of an XXH3
+    /// hash of the User-Agent (seeded at random once per detector, so nobody can aim
+    /// collisions) and the verdict. A check hashes the bytes and loads at most the four slots of
+    /// its bucket (relaxed); a miss (a new User-Agent, or one evicted since) runs the automaton
+    /// and stores the verdict in an empty slot of the bucket, else in one chosen in turn, with
+    /// one relaxed store. Agents sharing a full bucket evict each other (a miss, never a wrong
+    /// verdict); two whose tags (62 bits of the hash) are equal would share a verdict, a chance
+    /// of about 2^-62 per pair.
     pub fn is_bot_bytes(&self, user_agent: &[u8]) -> bool {
         let inner = &*self.inner;
         inner.cache.get_or(user_agent, || {

@@ -118,7 +118,7 @@ impl Compiled {
             false => {
                 let cores: Vec<String> = around
                     .iter()
-                    .map(|&(i, _)| format!("(?:{})", split_core(&rust[i])))
+                    .map(|&(i, _)| format!("(?:{})", cores[i]))
                     .collect();
                 Some(compile(&cores.join("|")).map_err(|e| PatternError::new("", e))?)
             }
@@ -213,11 +213,6 @@ pub(super) fn compile(pattern: &str) -> Result<Regex, String> {
         .unicode(false)
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// The core of a pattern that [`split`] took.
-fn split_core(p: &str) -> &str {
-    split(p).map_or(p, |s| s.core)
 }
 
 /// A pattern split at its look-around.
