@@ -328,20 +328,15 @@ impl Sharing {
         cut: impl FnOnce(&mut Vec<Taken>) -> Cut,
     ) {
         let Cut { logs, lasts, delta } = cut(spares);
-        let page_views: Vec<(i32, u64)> = delta
-            .traffic
-            .days
-            .iter()
-            .map(|(d, t)| (d, t.page_views))
-            .collect();
-        view.waiting.absorb(delta);
         let (mut starts, mut views) = (Vec::new(), Vec::new());
         for mut log in logs {
             starts.append(&mut log.starts);
             views.append(&mut log.views);
             spares.push(log);
         }
+        let page_views = delta.traffic.days.iter().map(|(d, t)| (d, t.page_views));
         let batch = Batch::from_log(starts, views, lasts, page_views, calendar.week_start);
+        view.waiting.absorb(delta);
         let in_parts: u64 = pending.parts.iter().map(|p| p.entries).sum();
         let room = self
             .config
@@ -393,7 +388,7 @@ impl Sharing {
 
     /// Syncs once: takes what the tables recorded, sends it and whatever earlier syncs could
     /// not, and reads the site's changes. While earlier parts are in flight (Redis down), what
-    /// the tables recorded waits in one batch, numbered once they are through.
+    /// the tables recorded waits in one batch, numbered once they are through (in `send`).
     pub(crate) fn sync(
         &self,
         now: i64,
@@ -406,23 +401,8 @@ impl Sharing {
             let mut view = self.view.write();
             let mut pending = self.pending.lock();
             self.cut(&mut view, &mut pending, calendar, &mut work.spares, cut);
-            if pending.parts.is_empty() {
-                self.number(&mut view, &mut pending);
-            }
         }
-        let mut result = self.send(work, now);
-        if result.is_ok() {
-            // The parts from before are through: the batch that waited behind them follows.
-            let more = {
-                let mut view = self.view.write();
-                let mut pending = self.pending.lock();
-                self.number(&mut view, &mut pending);
-                !pending.parts.is_empty()
-            };
-            if more {
-                result = self.send(work, now);
-            }
-        }
+        let result = self.send(work, now);
         let waiting = self.pending_page_views();
         let mut status = self.status.lock();
         status.pending_page_views = waiting;
@@ -476,8 +456,8 @@ impl Sharing {
         Ok(reply)
     }
 
-    /// Sends the parts in flight (numbered by this sync, an earlier one or a save), then reads
-    /// the changes.
+    /// Sends the parts in flight (numbered by an earlier sync or a save), then numbers and
+    /// sends the batch that waited behind them, then reads the changes once.
     fn send(&self, work: &mut Work, now: i64) -> Result<(), SyncError> {
         let (since, epoch) = {
             let view = self.view.read();
@@ -486,9 +466,20 @@ impl Sharing {
         loop {
             let (next, more) = {
                 let pending = self.pending.lock();
-                (pending.parts.front().cloned(), pending.parts.len() > 1)
+                let more = pending.parts.len() > 1 || !pending.waiting.is_empty();
+                (pending.parts.front().cloned(), more)
             };
-            let Some(part) = next else { break };
+            let Some(part) = next else {
+                // The parts from before are through (or there were none): the batch that
+                // waited behind them is numbered and follows, once.
+                let mut view = self.view.write();
+                let mut pending = self.pending.lock();
+                self.number(&mut view, &mut pending);
+                if pending.parts.is_empty() {
+                    break;
+                }
+                continue;
+            };
             let call = Call {
                 id: part.id,
                 seq: part.seq,
