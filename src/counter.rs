@@ -25,6 +25,8 @@ use crate::sync::engine::{Cut, SavedSync, Sharing};
 use crate::sync::log::{Log, PageView, Start, Taken};
 use crate::sync::site::Delta;
 use crate::sync::{SyncError, SyncStatus};
+#[cfg(feature = "web")]
+use crate::visitors::pace::Pace;
 use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
 use crate::visitors::sessions::{SessionConfig, Sessions, Touch};
@@ -99,11 +101,14 @@ pub(crate) struct Inner {
     /// Serialises saves.
     save_lock: Mutex<()>,
     save_status: Mutex<SaveStatus>,
-    exclusions: [AtomicU64; 5],
+    exclusions: [AtomicU64; Exclusion::ALL.len()],
     /// The secret key of the local day, for ids derived from request data
-    /// ([`Counter::keyed_for_today`]): drawn at random for each day, held only here.
+    /// ([`Counter::day_key`]): drawn at random for each day, held only here.
     #[cfg(feature = "web")]
     day_key: Mutex<Option<(DayInfo, std::collections::hash_map::RandomState)>>,
+    /// Page views per visitor in its current minute, for the web rules' pace limit.
+    #[cfg(feature = "web")]
+    pace: Pace,
     /// The site this counter shares, if any: its readings add the site's numbers (see
     /// `sync/`), and its own tables hold only what was recorded since the last sync.
     sharing: Option<Sharing>,
@@ -117,12 +122,42 @@ pub enum Exclusion {
     Bot,
     /// A browser prefetch or prerender (`Sec-Purpose` or `Purpose: prefetch`).
     Prefetch,
-    /// A method other than GET or HEAD.
+    /// A method the rules do not count: other than GET or HEAD for a page, other than POST
+    /// for a beacon.
     Method,
     /// A response that is not a success (404, 500, redirects...).
     Status,
-    /// A successful response that is not a page (an image, a script, JSON...).
+    /// A successful response that is not a page (an image, a script, JSON...), or a beacon
+    /// that names no page of this site.
     NotPage,
+    /// A page view past the visitor's pace limit: more page views in a minute than a person
+    /// reads (see `web::Rules::pace_limit`).
+    Pace,
+}
+
+impl Exclusion {
+    /// Every reason, in declaration order.
+    pub const ALL: [Exclusion; 6] = [
+        Exclusion::Bot,
+        Exclusion::Prefetch,
+        Exclusion::Method,
+        Exclusion::Status,
+        Exclusion::NotPage,
+        Exclusion::Pace,
+    ];
+
+    /// The reason's name in snake case, as in [`Exclusions`]' fields and the metrics' `reason`
+    /// label: `bot`, `prefetch`, `method`, `status`, `not_page`, `pace`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Exclusion::Bot => "bot",
+            Exclusion::Prefetch => "prefetch",
+            Exclusion::Method => "method",
+            Exclusion::Status => "status",
+            Exclusion::NotPage => "not_page",
+            Exclusion::Pace => "pace",
+        }
+    }
 }
 
 /// Requests not counted, by reason, since the counter was built (not saved in snapshots).
@@ -138,6 +173,26 @@ pub struct Exclusions {
     pub status: u64,
     /// [`Exclusion::NotPage`]
     pub not_page: u64,
+    /// [`Exclusion::Pace`]
+    pub pace: u64,
+}
+
+impl Exclusions {
+    /// The field of `reason`.
+    pub fn get(&self, reason: Exclusion) -> u64 {
+        *{ *self }.field(reason)
+    }
+
+    fn field(&mut self, reason: Exclusion) -> &mut u64 {
+        match reason {
+            Exclusion::Bot => &mut self.bot,
+            Exclusion::Prefetch => &mut self.prefetch,
+            Exclusion::Method => &mut self.method,
+            Exclusion::Status => &mut self.status,
+            Exclusion::NotPage => &mut self.not_page,
+            Exclusion::Pace => &mut self.pace,
+        }
+    }
 }
 
 /// How saving has gone: readable with [`Counter::save_status`], so a host app can alert when
@@ -177,6 +232,8 @@ impl Inner {
             exclusions: Default::default(),
             #[cfg(feature = "web")]
             day_key: Mutex::new(None),
+            #[cfg(feature = "web")]
+            pace: Pace::new(sessions.max_sessions),
             sharing: None,
         }
     }
@@ -543,6 +600,8 @@ impl Counter {
         }
         if recorded.upkeep_due {
             inner.articles.dedup.try_upkeep(now);
+            #[cfg(feature = "web")]
+            inner.pace.try_upkeep(now);
         }
         recorded.day.keys
     }
@@ -751,27 +810,16 @@ impl Counter {
     /// Records a request that was not counted, by reason (the web layer calls this; custom
     /// integrations may too). Readable with [`Counter::exclusions`].
     pub fn exclude(&self, reason: Exclusion) {
-        let i = match reason {
-            Exclusion::Bot => 0,
-            Exclusion::Prefetch => 1,
-            Exclusion::Method => 2,
-            Exclusion::Status => 3,
-            Exclusion::NotPage => 4,
-        };
-        self.inner.exclusions[i].fetch_add(1, Ordering::Relaxed);
+        self.inner.exclusions[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests not counted since the counter was built, by reason.
     pub fn exclusions(&self) -> Exclusions {
-        let e = &self.inner.exclusions;
-        let n = |i: usize| e[i].load(Ordering::Relaxed);
-        Exclusions {
-            bot: n(0),
-            prefetch: n(1),
-            method: n(2),
-            status: n(3),
-            not_page: n(4),
+        let mut all = Exclusions::default();
+        for (reason, n) in Exclusion::ALL.into_iter().zip(&self.inner.exclusions) {
+            *all.field(reason) = n.load(Ordering::Relaxed);
         }
+        all
     }
 
     /// Today's date on the site's local calendar.
@@ -779,31 +827,59 @@ impl Counter {
         self.inner.calendar.date(self.now())
     }
 
-    /// A keyed hash (SipHash-1-3) of `value` under a secret key of today's local date: drawn at
-    /// random at the first call of the day, shared by every clone of this counter, kept only in
-    /// memory, and forgotten at the first call of the next day. The cookieless ids of
-    /// [`web::Rules`](crate::web::Rules) come from it. Locks one small mutex.
+    /// Today's local date and a secret key of it, for keyed hashes (SipHash-1-3) of request
+    /// data: drawn at random at the first call of the day, shared by every clone of this
+    /// counter, kept only in memory, and forgotten at the first call of the next day. The
+    /// cookieless ids of [`web::Rules`](crate::web::Rules) come from it. Locks one small mutex;
+    /// the day is looked up in the calendar once a day, and the caller hashes with no lock held.
     #[cfg(feature = "web")]
-    pub(crate) fn keyed_for_today(&self, value: impl std::hash::Hash) -> u64 {
-        use std::hash::BuildHasher;
+    pub(crate) fn day_key(&self) -> (Date, std::collections::hash_map::RandomState) {
         let now = self.now();
-        // The day is looked up in the calendar once a day; the hash runs with no lock held.
-        let key = {
-            let mut day_key = self.inner.day_key.lock();
-            match &*day_key {
-                Some((day, key)) if day.contains(now) => key.clone(),
-                _ => {
-                    let key = std::collections::hash_map::RandomState::new();
-                    *day_key = Some((self.inner.calendar.day(now), key.clone()));
-                    key
-                }
+        let mut day_key = self.inner.day_key.lock();
+        match &*day_key {
+            Some((day, key)) if day.contains(now) => (day.date, key.clone()),
+            _ => {
+                let key = std::collections::hash_map::RandomState::new();
+                let day = self.inner.calendar.day(now);
+                let date = day.date;
+                *day_key = Some((day, key.clone()));
+                (date, key)
             }
-        };
-        key.hash_one(value)
+        }
+    }
+
+    /// Whether one more page view by `visitor` now stays within `per_minute` page views in
+    /// the visitor's minute (see `visitors/pace.rs`); if so, it is counted against the minute.
+    /// Locks the visitor's shard of the pace table.
+    #[cfg(feature = "web")]
+    #[inline]
+    pub(crate) fn within_pace(&self, visitor: VisitorId, per_minute: u32) -> bool {
+        self.inner.pace.admit(visitor, self.now(), per_minute)
+    }
+
+    /// Whether `visitor` has a live session now (a page view less than `session_timeout` ago).
+    /// Locks the visitor's shard of the session table.
+    #[cfg(feature = "web")]
+    pub(crate) fn in_visit(&self, visitor: VisitorId) -> bool {
+        self.inner.sessions.in_visit(visitor, self.now())
     }
 
     /// Visitors currently tracked in the session table (at most `max_sessions` after upkeep).
     pub fn tracked_sessions(&self) -> usize {
         self.inner.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_exclusion_is_listed_at_its_own_index() {
+        for (i, reason) in Exclusion::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i, "{reason:?}");
+        }
+        let names: std::collections::HashSet<_> = Exclusion::ALL.map(Exclusion::name).into();
+        assert_eq!(names.len(), Exclusion::ALL.len());
     }
 }

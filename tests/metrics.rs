@@ -72,13 +72,15 @@ fn timeline() -> (Counter, ManualClock) {
     for k in 1..=15 {
         view(&c, k, 5, k);
     }
-    // Requests not counted: 21 bots, 22 prefetches, 23 other methods, 24 errors, 25 non-pages
+    // Requests not counted: 21 bots, 22 prefetches, 23 other methods, 24 errors, 25 non-pages,
+    // 26 past the pace limit
     for (reason, n) in [
         (Exclusion::Bot, 21),
         (Exclusion::Prefetch, 22),
         (Exclusion::Method, 23),
         (Exclusion::Status, 24),
         (Exclusion::NotPage, 25),
+        (Exclusion::Pace, 26),
     ] {
         (0..n).for_each(|_| c.exclude(reason));
     }
@@ -261,6 +263,7 @@ fn expected(c: &Counter, top: usize) -> Samples {
         ("method", ex.method),
         ("status", ex.status),
         ("not_page", ex.not_page),
+        ("pace", ex.pace),
     ] {
         put(
             "visitor_counter_excluded_requests_total",
@@ -388,6 +391,7 @@ fn every_metric_equals_the_counters_readings() {
         ("method", 23.0),
         ("status", 24.0),
         ("not_page", 25.0),
+        ("pace", 26.0),
     ] {
         assert_eq!(
             value(

@@ -46,7 +46,7 @@
 //! | `visitor_counter_page_views_all_time` | gauge | | page views ever counted, the initial total included; exact |
 //! | `visitor_counter_visitors_all_time` | gauge | | distinct visitors ever; exact up to 4,096, within 2 % beyond |
 //! | `visitor_counter_article_views_today` | gauge | `article` | counted views today of each of the top n articles of today; exact |
-//! | `visitor_counter_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`](crate::Exclusion): `bot`, `prefetch`, `method`, `status`, `not_page` |
+//! | `visitor_counter_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`]: `bot`, `prefetch`, `method`, `status`, `not_page`, `pace` ([`Exclusion::name`]) |
 //! | `visitor_counter_tracked_sessions` | gauge | | visitors held in the session table (memory use) |
 //! | `visitor_counter_snapshot_saves_total` | counter | `outcome` | snapshot saves, `ok` or `failed` |
 //! | `visitor_counter_snapshot_last_save_timestamp_seconds` | gauge | | when the last successful save was taken (Unix time, counter's clock); absent before the first |
@@ -102,7 +102,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use time::OffsetDateTime;
 
-use crate::{Counter, Period};
+use crate::{Counter, Exclusion, Period};
 
 /// The default number of articles in `visitor_counter_article_views_today`.
 const DEFAULT_TOP_ARTICLES: usize = 10;
@@ -230,13 +230,7 @@ impl collector::Collector for Collector {
             "visitor_counter_excluded_requests",
             "Requests not counted as page views since start, by reason.",
             "reason",
-            &[
-                ("bot", excluded.bot),
-                ("prefetch", excluded.prefetch),
-                ("method", excluded.method),
-                ("status", excluded.status),
-                ("not_page", excluded.not_page),
-            ],
+            &Exclusion::ALL.map(|reason| (reason.name(), excluded.get(reason))),
         )?;
         gauge(
             e,

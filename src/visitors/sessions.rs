@@ -325,6 +325,16 @@ impl<P> Sessions<P> {
         self.shard(k).lock().entry(k).map(f)
     }
 
+    /// Whether `visitor` has a live session at `now`: a page view less than `session_timeout`
+    /// before it.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn in_visit(&self, visitor: VisitorId, now: i64) -> bool {
+        self.with_entry(session_key(visitor), |e| {
+            now.saturating_sub(e.last_seen()) < self.cfg.session_timeout
+        })
+        .unwrap_or(false)
+    }
+
     /// Removes `k` when `remove` says so; true when removed.
     fn remove_if(&self, k: u64, remove: impl FnOnce(Packed) -> bool) -> bool {
         let mut shard = self.shard(k).lock();

@@ -7,10 +7,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, SET_COOKIE};
+use actix_web::http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use actix_web::http::StatusCode;
-use actix_web::HttpMessage;
+use actix_web::{HttpMessage, HttpResponse};
 
 use super::rules::{is_html, Rules, Verdict};
 use crate::ArticleId;
@@ -44,6 +45,10 @@ pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Syn
 /// counts nothing for an inner service's `Err`, which axum apps never return.) actix-web does
 /// not answer HEAD on `web::get()` routes: such a request gets a 404 and counts as
 /// [`Exclusion::Status`], unless the app routes HEAD too.
+///
+/// In beacon mode ([`Count::beacon`]) the middleware answers the beacon's requests itself
+/// (`204 No Content`, `Cache-Control: no-store`), and lets every other request through
+/// uncounted. Its responses' body is therefore an `EitherBody` of the app's and its own.
 ///
 /// A handler marks its page as an article view by putting the [`ArticleId`] in the request's
 /// extensions (`req.extensions_mut().insert(id)`, with `req: HttpRequest`) or the response's.
@@ -93,7 +98,7 @@ impl<S, B> Transform<S, ServiceRequest> for Count
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
     type Transform = CountMiddleware<S>;
     type InitError = ();
@@ -123,52 +128,89 @@ impl<S, B> Service<ServiceRequest> for CountMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = CountFuture<S::Future>;
+    type Future = CountFuture<S::Future, B>;
 
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let peer = req.peer_addr().map(|a| a.ip());
-        let verdict = self
-            .count
-            .rules
-            .before(req.method().as_str(), req.headers(), peer);
+        let rules = &self.count.rules;
+        if rules.is_beacon(req.path()) {
+            let query = Some(req.query_string()).filter(|q| !q.is_empty());
+            let counted = rules.count_beacon(req.method().as_str(), query, req.headers(), peer);
+            let mut answer = HttpResponse::NoContent();
+            answer.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+            if let Some(cookie) = counted.set_cookie {
+                answer.append_header((SET_COOKIE, cookie));
+            }
+            let res = req.into_response(answer.finish()).map_into_right_body();
+            return CountFuture {
+                kind: Kind::Beacon {
+                    response: Some(res),
+                },
+            };
+        }
+        let verdict = rules.before(req.method().as_str(), req.headers(), peer);
         CountFuture {
-            inner: self.service.call(req),
-            plan: Some((verdict, self.count.clone())),
+            kind: Kind::App {
+                inner: self.service.call(req),
+                plan: Some((verdict, self.count.clone())),
+            },
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`CountMiddleware`]: the app's response, counted when it arrives. No
-    /// allocation: it holds the app's future and what was decided before the app answered.
-    pub struct CountFuture<F> {
+    /// The future of [`CountMiddleware`]: the app's response, counted when it arrives, or the
+    /// middleware's own answer to a beacon. No allocation: it holds the app's future and what
+    /// was decided before the app answered.
+    pub struct CountFuture<F, B> {
         #[pin]
-        inner: F,
-        plan: Option<(Verdict, Rc<Count>)>,
+        kind: Kind<F, B>,
     }
 }
 
-impl<F> std::fmt::Debug for CountFuture<F> {
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        App {
+            #[pin]
+            inner: F,
+            plan: Option<(Verdict, Rc<Count>)>,
+        },
+        Beacon {
+            response: Option<ServiceResponse<EitherBody<B>>>,
+        },
+    }
+}
+
+impl<F, B> std::fmt::Debug for CountFuture<F, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CountFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B> Future for CountFuture<F>
+impl<F, B> Future for CountFuture<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
 {
-    type Output = F::Output;
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        let Some((verdict, count)) = this.plan.take() else {
-            return Poll::Ready(result);
+        let (inner, plan) = match self.project().kind.project() {
+            KindProj::App { inner, plan } => (inner, plan),
+            KindProj::Beacon { response } => {
+                return match response.take() {
+                    Some(res) => Poll::Ready(Ok(res)),
+                    None => Poll::Pending,
+                }
+            }
+        };
+        let result = ready!(inner.poll(cx));
+        let Some((verdict, count)) = plan.take() else {
+            return Poll::Ready(result.map(ServiceResponse::map_into_left_body));
         };
         let mut res = match result {
             Ok(res) => res,
@@ -196,6 +238,6 @@ where
                 res.headers_mut().append(SET_COOKIE, value);
             }
         }
-        Poll::Ready(Ok(res))
+        Poll::Ready(Ok(res.map_into_left_body()))
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use super::rules::{is_html, Rules, Verdict};
@@ -36,6 +36,10 @@ pub type PagePredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Syn
 /// prefetch headers before the app answers; the status and the page predicate (by default:
 /// `text/html`) after. An [`ArticleId`] extension on the request or the response (axum
 /// handlers can return `(Extension(id), Html(..))`) makes the page view an article view.
+///
+/// In beacon mode ([`CountLayer::beacon`]) the layer answers the beacon's requests itself
+/// (`204 No Content`, `Cache-Control: no-store`, an empty body made with the response body's
+/// `Default`), and lets every other request through uncounted.
 ///
 /// For cookieless ids the peer address is `axum::extract::ConnectInfo<SocketAddr>`, present
 /// when the app is served with `into_make_service_with_connect_info`; serve the app that way
@@ -122,6 +126,16 @@ struct Plan {
     layer: Arc<CountLayer>,
 }
 
+/// Adds a `Set-Cookie` header of this value, if any.
+fn set_cookie<B>(res: &mut Response<B>, cookie: Option<String>) {
+    if let Some(cookie) = cookie {
+        // Takes the string's buffer over: no copy.
+        if let Ok(value) = HeaderValue::try_from(cookie) {
+            res.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+}
+
 impl Plan {
     fn finish<B>(self, res: &mut Response<B>) {
         let article = self
@@ -135,22 +149,18 @@ impl Plan {
             || is_page(status, res.headers()),
             article,
         );
-        if let Some(cookie) = counted.set_cookie {
-            // Takes the string's buffer over: no copy.
-            if let Ok(value) = HeaderValue::try_from(cookie) {
-                res.headers_mut().append(SET_COOKIE, value);
-            }
-        }
+        set_cookie(res, counted.set_cookie);
     }
 }
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for CountService<S>
 where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -161,50 +171,85 @@ where
             .extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let verdict = self
-            .layer
-            .rules
-            .before(req.method().as_str(), req.headers(), peer);
+        let rules = &self.layer.rules;
+        if rules.is_beacon(req.uri().path()) {
+            let method = req.method().as_str();
+            let counted = rules.count_beacon(method, req.uri().query(), req.headers(), peer);
+            let mut res = Response::new(ResBody::default());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            let no_store = HeaderValue::from_static("no-store");
+            res.headers_mut().insert(CACHE_CONTROL, no_store);
+            set_cookie(&mut res, counted.set_cookie);
+            return ResponseFuture {
+                kind: Kind::Beacon {
+                    response: Some(res),
+                },
+            };
+        }
+        let verdict = rules.before(req.method().as_str(), req.headers(), peer);
         let plan = Plan {
             verdict,
             article: req.extensions().get::<ArticleId>().copied(),
             layer: self.layer.clone(),
         };
         ResponseFuture {
-            inner: self.inner.call(req),
-            plan: Some(plan),
+            kind: Kind::App {
+                inner: self.inner.call(req),
+                plan: Some(plan),
+            },
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`CountService`]: the app's response, counted when it arrives. No
-    /// allocation: it holds the app's future and what was decided before the app answered.
-    pub struct ResponseFuture<F> {
+    /// The future of [`CountService`]: the app's response, counted when it arrives, or the
+    /// layer's own answer to a beacon. No allocation: it holds the app's future and what was
+    /// decided before the app answered.
+    pub struct ResponseFuture<F, B> {
         #[pin]
-        inner: F,
-        plan: Option<Plan>,
+        kind: Kind<F, B>,
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        App {
+            #[pin]
+            inner: F,
+            plan: Option<Plan>,
+        },
+        Beacon {
+            response: Option<Response<B>>,
+        },
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut res = ready!(this.inner.poll(cx))?;
-        if let Some(plan) = this.plan.take() {
-            plan.finish(&mut res);
+        match self.project().kind.project() {
+            KindProj::App { inner, plan } => {
+                let mut res = ready!(inner.poll(cx))?;
+                if let Some(plan) = plan.take() {
+                    plan.finish(&mut res);
+                }
+                Poll::Ready(Ok(res))
+            }
+            KindProj::Beacon { response } => match response.take() {
+                Some(res) => Poll::Ready(Ok(res)),
+                None => Poll::Pending,
+            },
         }
-        Poll::Ready(Ok(res))
     }
 }

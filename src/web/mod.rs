@@ -17,22 +17,30 @@
 )]
 
 // This folder holds `bots/` (the crawler list as data, its automata, the verdict cache),
-// `rules.rs` (the framework-neutral rules), and the adapters over them: `layer.rs` (tower) and
+// `rules.rs` (the framework-neutral rules), `beacon.rs` (beacon mode's options, script and
+// query), and the adapters over them: `layer.rs` (tower) and
 // `actix.rs` (actix-web). It records through the crate's public API (`Counter`, the ids, `Exclusion`)
 // like any other app, and nothing below the front door imports it.
 
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
+#[cfg(feature = "web")]
+mod beacon;
 pub mod bots;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "web")]
 mod rules;
 
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use beacon::{Beacon, BeaconPathError};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{CountLayer, CountService, PagePredicate};
 #[cfg(feature = "web")]
 #[cfg_attr(docsrs, doc(cfg(feature = "web")))]
-pub use rules::{is_html, Counted, Headers, Outcome, Rules, Verdict, COOKIE_NAME};
+pub use rules::{
+    is_html, Counted, Headers, Outcome, Rules, Verdict, COOKIE_NAME, DEFAULT_PACE_LIMIT,
+};

@@ -7,11 +7,16 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::beacon::{self, Beacon};
 use crate::bots::Detector;
 use crate::{ArticleId, Counter, Exclusion, VisitorId};
 
 /// The cookie that carries a visitor's id.
 pub const COOKIE_NAME: &str = "vc_id";
+
+/// The default pace limit: page views a visitor may have counted in a minute
+/// ([`Rules::pace_limit`]).
+pub const DEFAULT_PACE_LIMIT: u32 = 60;
 
 /// The attributes of the cookie, after its value.
 const COOKIE_ATTRS: &str = "; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax";
@@ -34,9 +39,22 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for [(K, V)] {
     }
 }
 
-/// The headers the rules read: a header map type makes their names once (`KNOWN` below), not
+const USER_AGENT: &str = "user-agent";
+const COOKIE: &str = "cookie";
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
+/// The headers that mark a prefetch or a prerender.
+const PREFETCH: [&str; 3] = ["sec-purpose", "purpose", "x-moz"];
+
+/// The headers the rules read: a header map type makes their names once (`known_names!`), not
 /// once per request.
-const KNOWN: [&str; 5] = ["user-agent", "cookie", "sec-purpose", "purpose", "x-moz"];
+const KNOWN: [&str; 6] = [
+    USER_AGENT,
+    COOKIE,
+    SEC_FETCH_SITE,
+    PREFETCH[0],
+    PREFETCH[1],
+    PREFETCH[2],
+];
 
 /// The index of `name` in [`KNOWN`].
 #[cfg(any(feature = "http", feature = "actix"))]
@@ -48,12 +66,13 @@ fn known(name: &str) -> Option<usize> {
 #[cfg(any(feature = "http", feature = "actix"))]
 macro_rules! known_names {
     ($name:ty) => {{
-        static NAMES: [$name; 5] = [
+        static NAMES: [$name; KNOWN.len()] = [
             <$name>::from_static(KNOWN[0]),
             <$name>::from_static(KNOWN[1]),
             <$name>::from_static(KNOWN[2]),
             <$name>::from_static(KNOWN[3]),
             <$name>::from_static(KNOWN[4]),
+            <$name>::from_static(KNOWN[5]),
         ];
         &NAMES
     }};
@@ -97,8 +116,9 @@ impl Headers for actix_web::http::header::HeaderMap {
 }
 
 /// The options of an adapter that forward to its [`Rules`] (`new`, `secure_cookie`,
-/// `cookieless`, `trusted_proxy_header`, `bots`), written once for every adapter: a struct
-/// with a `rules: Rules` field, whose own constructor `with_rules` sets the rest.
+/// `cookieless`, `trusted_proxy_header`, `bots`, `pace_limit`, `beacon`), written once for every
+/// adapter: a struct with a `rules: Rules` field, whose own constructor `with_rules` sets the
+/// rest.
 #[cfg(any(feature = "tower", feature = "actix"))]
 macro_rules! rule_options {
     ($adapter:ident) => {
@@ -141,6 +161,22 @@ macro_rules! rule_options {
         pub fn bots(self, detector: $crate::bots::Detector) -> $adapter {
             self.with(|r| r.bots(detector))
         }
+
+        /// Counts at most `per_minute` page views of a visitor in a minute (default
+        /// [`DEFAULT_PACE_LIMIT`]($crate::web::DEFAULT_PACE_LIMIT); 0: no limit); see
+        /// [`Rules::pace_limit`]($crate::web::Rules::pace_limit).
+        #[must_use]
+        pub fn pace_limit(self, per_minute: u32) -> $adapter {
+            self.with(|r| r.pace_limit(per_minute))
+        }
+
+        /// Beacon mode: pages are not counted and set no cookie (a cache may store them); the
+        /// adapter answers the beacon that [`Beacon::script`]($crate::web::Beacon::script)
+        /// sends and counts it instead. See [`Rules::beacon`]($crate::web::Rules::beacon).
+        #[must_use]
+        pub fn beacon(self, beacon: $crate::web::Beacon) -> $adapter {
+            self.with(|r| r.beacon(beacon))
+        }
     };
 }
 #[cfg(any(feature = "tower", feature = "actix"))]
@@ -152,12 +188,16 @@ enum Identity {
     Cookieless { site: String },
 }
 
+#[derive(Clone)]
 struct Shared {
     counter: Counter,
     identity: Identity,
     /// Lowercase.
     proxy_header: Option<String>,
     bots: Detector,
+    /// Page views per visitor and minute; 0: no limit.
+    pace: u32,
+    beacon: Option<Beacon>,
 }
 
 /// The rules of what a request is: a page view, an article view, or which [`Exclusion`]; and
@@ -189,39 +229,67 @@ struct Shared {
 ///    [`Detector`] given to [`Rules::bots`]) → [`Exclusion::Bot`];
 /// 3. a prefetch or prerender (`Sec-Purpose`, `Purpose` or `X-Moz` header containing
 ///    `prefetch`) → [`Exclusion::Prefetch`] (a prerendered page the reader then opens is not
-///    counted either: browsers do not request it again);
+///    counted either: browsers do not request it again; in beacon mode it is, see below);
 /// 4. after the app answered: a status outside 2xx → [`Exclusion::Status`]; a response that is
 ///    not a page (by the adapter's predicate; by default not `text/html`, see [`is_html`]) →
 ///    [`Exclusion::NotPage`];
-/// 5. otherwise a page view: [`Counter::view_article`] when the app marked the request or the
+/// 5. the visitor's pace: past [`Rules::pace_limit`] page views in its minute (default 60) →
+///    [`Exclusion::Pace`];
+/// 6. otherwise a page view: [`Counter::view_article`] when the app marked the request or the
 ///    response with an [`ArticleId`], else [`Counter::hit`].
 ///
-/// Every exclusion is counted with [`Counter::exclude`].
+/// Every exclusion is counted with [`Counter::exclude`]. In beacon mode ([`Rules::beacon`])
+/// pages are not counted at all ([`Outcome::Deferred`]); their beacons are, by the same rules
+/// ([`Rules::count_beacon`]).
 ///
 /// # Visitor identity
-/// - **Cookie** (default): a random 128-bit id (keyed SipHash output under per-thread random
-///   keys) in the first-party cookie `vc_id` (HttpOnly, SameSite=Lax, Path=/, one year;
-///   `Secure` with [`Rules::secure_cookie`]), set on the first counted response and read back
-///   afterwards. The counter sees `VisitorId::from_key(<cookie value>)`.
-/// - **Cookieless** ([`Rules::cookieless`]): the id is a keyed hash (SipHash-1-3) of the
-///   client IP, the User-Agent and the site name, under a secret key drawn at random for each
-///   local day and held by the counter, so that every `Rules` on clones of one counter agrees
-///   (one per actix worker, say). The key is kept only in memory and replaced by the next
-///   day's at the first request after midnight: ids change at local midnight (and at a
-///   restart), no IP or User-Agent is stored anywhere, the snapshot included, and once a day
-///   is over nothing can link its ids to the readers. Each process draws its own keys: with
-///   several instances sharing a site (feature `redis`), a reader whose requests go to two
-///   instances counts as two visitors there; use cookies, or route a client to one instance.
-///   The client IP is the peer's address, or the first address of a proxy header named with
-///   [`Rules::trusted_proxy_header`], which only a deployment behind such a proxy should set
-///   (`ip`, `ip:port` and `[v6]:port` entries are understood). Without either, every reader
-///   with the same User-Agent is one visitor.
+/// - **Cookie** (default): the first-party cookie `vc_id` (HttpOnly, SameSite=Lax, Path=/, one
+///   year; `Secure` with [`Rules::secure_cookie`]) names the visitor: a random 128-bit id
+///   (keyed SipHash output under per-thread random keys) in 32 hex digits, and the counter sees
+///   `VisitorId::from_key(<those digits>)`. A request without a valid cookie is counted under
+///   the day's **cookieless id** of its address and User-Agent (below), not under a fresh
+///   random id, so a client that never keeps the cookie (a scraper, many AI crawlers posing
+///   as browsers) is one visitor a day, however many pages it loads. Its response sets a new
+///   cookie that carries that cookieless id and the local date: a browser that keeps the
+///   cookie goes on being counted under the cookieless id all that day, and for as long as
+///   the visit then lasts (across midnight, as any visit), so its first page is not counted
+///   twice. Its first request after that is counted under its own random id, and its answer
+///   rewrites the cookie without the carried id. So two browsers behind one address with the
+///   same User-Agent, both arriving without a cookie, are one visitor on that first day; from
+///   their next visit on they are two.
+/// - **Cookieless** ([`Rules::cookieless`]): every request is counted under its cookieless id,
+///   and no cookie is read or set.
+///
+/// The cookieless id is a keyed hash (SipHash-1-3) of the client IP, the User-Agent and the
+/// site name (none in cookie mode), under a secret key drawn at random for each local day and
+/// held by the counter, so that every `Rules` on clones of one counter agrees (one per actix
+/// worker, say). The key is kept only in memory and replaced by the next day's at the first
+/// request after midnight: ids change at local midnight (and at a restart), no IP or User-Agent
+/// is stored anywhere, the snapshot and the cookie included, and once a day is over nothing can
+/// link its ids to the readers. Each process draws its own keys: with several instances sharing
+/// a site (feature `redis`), a reader without a cookie whose requests go to two instances counts
+/// as two visitors there; route a client to one instance. The client IP is the peer's address,
+/// or the first address of a proxy header named with [`Rules::trusted_proxy_header`], which only
+/// a deployment behind such a proxy should set (`ip`, `ip:port` and `[v6]:port` entries are
+/// understood). Without either, every reader with the same User-Agent is one visitor.
+///
+/// # Pace
+/// A person does not read more than a page a second for long; scrapers do. The rules count at
+/// most [`Rules::pace_limit`] page views (default [`DEFAULT_PACE_LIMIT`], 60) of one visitor in
+/// a minute: the visitor's minute starts at its first page view after the previous one ended,
+/// and the page views past the limit within it are excluded as [`Exclusion::Pace`] (they do not
+/// count as page views, keep the visitor online, or count article views). A reader opening
+/// every link of a front page in tabs stays far below it. The counts per minute are held by the
+/// counter, shared by every `Rules` on it, bounded by `max_sessions`, and not saved in snapshots.
 ///
 /// # Cost and locks
 /// [`Rules::before`] reads the headers without allocating (but for a copy of a User-Agent that
 /// is not UTF-8, for a cookieless id); the bot check is a cached lookup ([`Detector`]), and
-/// cookieless ids lock the counter's day-key mutex for one hash. [`Rules::after`] records like
-/// `hit`, and allocates the `Set-Cookie` value of a new visitor (one `String`).
+/// cookieless ids lock the counter's day-key mutex for one hash. A cookie that still carries a
+/// cookieless id also locks the day-key mutex and, after its day, the visitor's shard of the
+/// session table. [`Rules::after`] locks the visitor's shard of the pace table (unless the
+/// limit is off), records like `hit`, and allocates the `Set-Cookie` value of a new visitor
+/// (one `String`); nothing for a returning one.
 #[derive(Clone)]
 pub struct Rules {
     shared: Arc<Shared>,
@@ -243,23 +311,13 @@ pub struct Verdict {
 #[derive(Debug)]
 enum Plan {
     Excluded(Exclusion),
+    /// Beacon mode: the page's beacon counts it.
+    Deferred,
     Count {
         visitor: VisitorId,
-        /// A new cookie value to set on the response.
+        /// A cookie value to set on the response.
         new_cookie: Option<CookieValue>,
     },
-}
-
-/// A new visitor's cookie value: 32 hex digits, kept on the stack until the `Set-Cookie`
-/// header is written.
-#[derive(Clone, Copy, Debug)]
-struct CookieValue([u8; 32]);
-
-impl CookieValue {
-    fn as_str(&self) -> &str {
-        // ASCII hex digits: always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
 }
 
 /// How a request was counted.
@@ -271,6 +329,8 @@ pub enum Outcome {
     ArticleView(ArticleId),
     /// Not counted, for this reason ([`Counter::exclude`]).
     Excluded(Exclusion),
+    /// Not counted here, nor excluded: in beacon mode a page is counted by its beacon.
+    Deferred,
 }
 
 /// What [`Rules::after`] did, and the cookie the response must carry.
@@ -279,7 +339,8 @@ pub struct Counted {
     /// How the request was counted.
     pub outcome: Outcome,
     /// A `Set-Cookie` header value to add to the response: a new visitor's id, set on its
-    /// first counted response.
+    /// first counted response (or its cookie without the carried cookieless id, once that is
+    /// over).
     pub set_cookie: Option<String>,
 }
 
@@ -292,7 +353,8 @@ pub fn is_html(content_type: Option<&[u8]>) -> bool {
 }
 
 impl Rules {
-    /// Rules that count into `counter`, identifying visitors by the `vc_id` cookie.
+    /// Rules that count into `counter`, identifying visitors by the `vc_id` cookie, with the
+    /// default pace limit.
     pub fn new(counter: Counter) -> Rules {
         Rules {
             shared: Arc::new(Shared {
@@ -300,17 +362,14 @@ impl Rules {
                 identity: Identity::Cookie { secure: false },
                 proxy_header: None,
                 bots: Detector::default(),
+                pace: DEFAULT_PACE_LIMIT,
+                beacon: None,
             }),
         }
     }
 
     fn with(self, f: impl FnOnce(&mut Shared)) -> Rules {
-        let mut shared = Arc::try_unwrap(self.shared).unwrap_or_else(|s| Shared {
-            counter: s.counter.clone(),
-            identity: s.identity.clone(),
-            proxy_header: s.proxy_header.clone(),
-            bots: s.bots.clone(),
-        });
+        let mut shared = Arc::unwrap_or_clone(self.shared);
         f(&mut shared);
         Rules {
             shared: Arc::new(shared),
@@ -348,61 +407,61 @@ impl Rules {
         self.with(|s| s.bots = detector)
     }
 
+    /// Counts at most `per_minute` page views of one visitor in a minute, excluding the rest as
+    /// [`Exclusion::Pace`] (see "Pace" above). Default [`DEFAULT_PACE_LIMIT`]; 0 turns the
+    /// limit off.
+    #[must_use]
+    pub fn pace_limit(self, per_minute: u32) -> Rules {
+        self.with(|s| s.pace = per_minute)
+    }
+
+    /// Beacon mode, for pages served through a page cache: [`Rules::before`] counts no page
+    /// ([`Outcome::Deferred`], no cookie), and the page's script ([`Beacon::script`]) sends a
+    /// beacon that [`Rules::count_beacon`] counts instead. See [`Beacon`].
+    #[must_use]
+    pub fn beacon(self, beacon: Beacon) -> Rules {
+        self.with(|s| s.beacon = Some(beacon))
+    }
+
     /// The counter the rules count into.
     pub fn counter(&self) -> &Counter {
         &self.shared.counter
     }
 
+    /// Whether `path` (a request's path, without its query) is the beacon's, in beacon mode:
+    /// the adapter then answers the request itself, with [`Rules::count_beacon`].
+    pub fn is_beacon(&self, path: &str) -> bool {
+        self.shared
+            .beacon
+            .as_ref()
+            .is_some_and(|b| b.path() == path)
+    }
+
     /// Decides what can be decided before the app answers: the method, a bot, a prefetch
-    /// (rules 1 to 3), and the visitor. `peer` is the socket's remote address, if known.
+    /// (rules 1 to 3), and the visitor. `peer` is the socket's remote address, if known. In
+    /// beacon mode: nothing ([`Outcome::Deferred`]).
     pub fn before<H: Headers + ?Sized>(
         &self,
         method: &str,
         headers: &H,
         peer: Option<IpAddr>,
     ) -> Verdict {
-        let s = &*self.shared;
-        let excluded = |why| Verdict {
-            plan: Plan::Excluded(why),
-        };
-        if method != "GET" && method != "HEAD" {
-            return excluded(Exclusion::Method);
+        if self.shared.beacon.is_some() {
+            return Verdict {
+                plan: Plan::Deferred,
+            };
         }
-        let ua = headers.values(KNOWN[0]).next().unwrap_or(&[]);
-        if s.bots.is_bot_bytes(ua) {
-            return excluded(Exclusion::Bot);
-        }
-        if KNOWN[2..]
-            .iter()
-            .any(|name| headers.values(name).any(says_prefetch))
-        {
-            return excluded(Exclusion::Prefetch);
-        }
-        let (visitor, new_cookie) = match &s.identity {
-            Identity::Cookie { .. } => match cookie_value(headers) {
-                Some(v) => (VisitorId::from_key(v), None),
-                None => {
-                    let v = new_cookie_value();
-                    (VisitorId::from_key(v.as_str()), Some(v))
-                }
-            },
-            Identity::Cookieless { site } => {
-                let ip = self.client_ip(headers).or(peer);
-                // Bytes that are not UTF-8 (some browsers put raw device names in their
-                // User-Agent) are replaced, not dropped.
-                let ua = String::from_utf8_lossy(ua);
-                (self.cookieless_id(ip, &ua, site), None)
-            }
-        };
-        Verdict {
-            plan: Plan::Count {
+        let plan = match self.identify(method == "GET" || method == "HEAD", headers, peer) {
+            Ok((visitor, new_cookie)) => Plan::Count {
                 visitor,
                 new_cookie,
             },
-        }
+            Err(why) => Plan::Excluded(why),
+        };
+        Verdict { plan }
     }
 
-    /// Counts the request once the app has answered with `status` (rules 4 and 5).
+    /// Counts the request once the app has answered with `status` (rules 4 to 6).
     /// `is_page` is asked only for a 2xx status; `article` is the article the app marked the
     /// request or the response with, if any.
     pub fn after(
@@ -412,34 +471,127 @@ impl Rules {
         is_page: impl FnOnce() -> bool,
         article: Option<ArticleId>,
     ) -> Counted {
-        let counter = &self.shared.counter;
-        let excluded = |why| {
-            counter.exclude(why);
-            Counted {
-                outcome: Outcome::Excluded(why),
-                set_cookie: None,
-            }
-        };
         let (visitor, new_cookie) = match verdict.plan {
-            Plan::Excluded(why) => return excluded(why),
+            Plan::Excluded(why) => return self.excluded(why),
+            Plan::Deferred => {
+                return Counted {
+                    outcome: Outcome::Deferred,
+                    set_cookie: None,
+                }
+            }
             Plan::Count {
                 visitor,
                 new_cookie,
             } => (visitor, new_cookie),
         };
         if !(200..300).contains(&status) {
-            return excluded(Exclusion::Status);
+            return self.excluded(Exclusion::Status);
         }
         if !is_page() {
-            return excluded(Exclusion::NotPage);
+            return self.excluded(Exclusion::NotPage);
+        }
+        self.count(visitor, new_cookie, article)
+    }
+
+    /// Counts a beacon: a request to [`Rules::is_beacon`]'s path, which the adapter answers
+    /// itself with `204 No Content`, `Cache-Control: no-store` and the returned `Set-Cookie`,
+    /// whatever the outcome. `query` is the request's query string (`p=<page path>&a=<article
+    /// id>`, as [`Beacon::script`] sends it).
+    ///
+    /// The rules, in this order: a method other than POST → [`Exclusion::Method`]; a bot and
+    /// a prefetch or prerender as for pages; a beacon from another site's page
+    /// (`Sec-Fetch-Site: cross-site`) or one that names no page (no `p`, or a malformed `a`) →
+    /// [`Exclusion::NotPage`]; the pace; otherwise a view of the article it names (when the
+    /// [`Beacon`]'s check takes the id) or a page view.
+    pub fn count_beacon<H: Headers + ?Sized>(
+        &self,
+        method: &str,
+        query: Option<&str>,
+        headers: &H,
+        peer: Option<IpAddr>,
+    ) -> Counted {
+        let (visitor, new_cookie) = match self.identify(method == "POST", headers, peer) {
+            Ok(who) => who,
+            Err(why) => return self.excluded(why),
+        };
+        let cross_site = headers
+            .values(SEC_FETCH_SITE)
+            .any(|v| v.eq_ignore_ascii_case(b"cross-site"));
+        let Some(article) = beacon::page_of(query).filter(|_| !cross_site) else {
+            return self.excluded(Exclusion::NotPage);
+        };
+        let beacon = self.shared.beacon.as_ref();
+        let article = article.filter(|&a| beacon.is_none_or(|b| b.takes(a)));
+        self.count(visitor, new_cookie, article)
+    }
+
+    /// Rules 1 to 3 (with the method already judged), then the visitor and the cookie its
+    /// response should set.
+    fn identify<H: Headers + ?Sized>(
+        &self,
+        method_ok: bool,
+        headers: &H,
+        peer: Option<IpAddr>,
+    ) -> Result<(VisitorId, Option<CookieValue>), Exclusion> {
+        let s = &*self.shared;
+        if !method_ok {
+            return Err(Exclusion::Method);
+        }
+        let ua = headers.values(USER_AGENT).next().unwrap_or(&[]);
+        if s.bots.is_bot_bytes(ua) {
+            return Err(Exclusion::Bot);
+        }
+        if PREFETCH
+            .iter()
+            .any(|name| headers.values(name).any(says_prefetch))
+        {
+            return Err(Exclusion::Prefetch);
+        }
+        let (visitor, new_cookie) = match &s.identity {
+            Identity::Cookie { .. } => match cookie_value(headers) {
+                Some(IdCookie {
+                    random,
+                    carry: None,
+                }) => (VisitorId::from_key(random), None),
+                Some(IdCookie {
+                    random,
+                    carry: Some((carried, date)),
+                }) => {
+                    if self.carries_on(carried, date) {
+                        (carried, None)
+                    } else {
+                        let own = CookieValue::own(random);
+                        (VisitorId::from_key(own.as_str()), Some(own))
+                    }
+                }
+                None => {
+                    let (id, date) = self.cookieless_id(headers, peer, ua, "");
+                    (id, Some(CookieValue::carrying(id, date)))
+                }
+            },
+            Identity::Cookieless { site } => (self.cookieless_id(headers, peer, ua, site).0, None),
+        };
+        Ok((visitor, new_cookie))
+    }
+
+    /// Rules 5 and 6: the pace, then the page view.
+    fn count(
+        &self,
+        visitor: VisitorId,
+        new_cookie: Option<CookieValue>,
+        article: Option<ArticleId>,
+    ) -> Counted {
+        let s = &*self.shared;
+        if s.pace > 0 && !s.counter.within_pace(visitor, s.pace) {
+            return self.excluded(Exclusion::Pace);
         }
         let outcome = match article {
             Some(a) => {
-                counter.view_article(a, visitor);
+                s.counter.view_article(a, visitor);
                 Outcome::ArticleView(a)
             }
             None => {
-                counter.hit(visitor);
+                s.counter.hit(visitor);
                 Outcome::PageView
             }
         };
@@ -447,6 +599,21 @@ impl Rules {
             outcome,
             set_cookie: new_cookie.map(|v| self.cookie_header(v.as_str())),
         }
+    }
+
+    fn excluded(&self, why: Exclusion) -> Counted {
+        self.shared.counter.exclude(why);
+        Counted {
+            outcome: Outcome::Excluded(why),
+            set_cookie: None,
+        }
+    }
+
+    /// Whether a cookie that carries the cookieless id `carried` of `date` is still counted
+    /// under it: on that local date, and after it while the visit goes on.
+    fn carries_on(&self, carried: VisitorId, date: i32) -> bool {
+        let counter = &self.shared.counter;
+        counter.day_key().0.to_julian_day() == date || counter.in_visit(carried)
     }
 
     fn cookie_header(&self, value: &str) -> String {
@@ -474,8 +641,22 @@ impl Rules {
             .or_else(|| first.parse::<SocketAddr>().ok().map(|s| s.ip()))
     }
 
-    fn cookieless_id(&self, ip: Option<IpAddr>, ua: &str, site: &str) -> VisitorId {
-        VisitorId::from(self.shared.counter.keyed_for_today((ip, ua, site)))
+    /// The day's cookieless id of the request's client IP and User-Agent on `site`, and the
+    /// local date it is of.
+    fn cookieless_id<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        peer: Option<IpAddr>,
+        ua: &[u8],
+        site: &str,
+    ) -> (VisitorId, i32) {
+        let ip = self.client_ip(headers).or(peer);
+        // Bytes that are not UTF-8 (some browsers put raw device names in their User-Agent)
+        // are replaced, not dropped.
+        let ua = String::from_utf8_lossy(ua);
+        let (date, key) = self.shared.counter.day_key();
+        let id = VisitorId::from(key.hash_one((ip, &*ua, site)));
+        (id, date.to_julian_day())
     }
 }
 
@@ -484,20 +665,101 @@ fn says_prefetch(v: &[u8]) -> bool {
     v.windows(8).any(|w| w.eq_ignore_ascii_case(b"prefetch"))
 }
 
-/// The first well-formed `vc_id` value (32 hex digits) in the `Cookie` headers.
-fn cookie_value<H: Headers + ?Sized>(headers: &H) -> Option<&str> {
+/// A `vc_id` value as read: the visitor's own random id (32 hex digits) and, on the cookie of
+/// a visitor first counted without one, the cookieless id it was counted under and that id's
+/// local date (as a Julian day number).
+#[derive(Debug, PartialEq, Eq)]
+struct IdCookie<'a> {
+    random: &'a str,
+    carry: Option<(VisitorId, i32)>,
+}
+
+/// Lengths of a `vc_id` value's parts: `<random>` or `<random>.<carried id>.<date>`.
+const RANDOM_LEN: usize = 32;
+const CARRIED_LEN: usize = 16;
+const DATE_LEN: usize = 8;
+const CARRYING_LEN: usize = RANDOM_LEN + 1 + CARRIED_LEN + 1 + DATE_LEN;
+
+impl<'a> IdCookie<'a> {
+    fn parse(value: &'a str) -> Option<IdCookie<'a>> {
+        let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut parts = value.split('.');
+        let random = parts.next().filter(|r| hex(r, RANDOM_LEN))?;
+        let carry = match (parts.next(), parts.next(), parts.next()) {
+            (None, _, _) => None,
+            (Some(id), Some(date), None) if hex(id, CARRIED_LEN) && hex(date, DATE_LEN) => {
+                let id = u64::from_str_radix(id, 16).ok()?;
+                let date = u32::from_str_radix(date, 16).ok()?;
+                Some((VisitorId::from(id), date as i32))
+            }
+            _ => return None,
+        };
+        Some(IdCookie { random, carry })
+    }
+}
+
+/// The first well-formed `vc_id` value in the `Cookie` headers.
+fn cookie_value<H: Headers + ?Sized>(headers: &H) -> Option<IdCookie<'_>> {
     headers
-        .values(KNOWN[1])
+        .values(COOKIE)
         .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim_ascii().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
-        .find(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find_map(IdCookie::parse)
 }
 
-/// A fresh 128-bit cookie value as 32 hex digits: two outputs of SipHash-1-3 under this
-/// thread's secret random keys (std's `RandomState`, seeded from the OS once per thread) over a
-/// per-thread sequence number. Unpredictable without the keys, and no system call per visitor.
-fn new_cookie_value() -> CookieValue {
+/// A `vc_id` value to set, kept on the stack until the `Set-Cookie` header is written: 32 hex
+/// digits, or those followed by a carried cookieless id and its date.
+#[derive(Clone, Copy, Debug)]
+struct CookieValue {
+    bytes: [u8; CARRYING_LEN],
+    len: usize,
+}
+
+impl CookieValue {
+    /// A new visitor's value: a fresh random id, carrying the cookieless id `carried` of the
+    /// local date `date` (a Julian day number).
+    fn carrying(carried: VisitorId, date: i32) -> CookieValue {
+        let mut bytes = [b'.'; CARRYING_LEN];
+        let (random, rest) = bytes.split_at_mut(RANDOM_LEN);
+        let (id, date_hex) = rest[1..].split_at_mut(CARRIED_LEN);
+        hex_into(random, new_random_id());
+        hex_into(id, u128::from(carried.as_u64()));
+        hex_into(&mut date_hex[1..], u128::from(date as u32));
+        CookieValue {
+            bytes,
+            len: CARRYING_LEN,
+        }
+    }
+
+    /// The value of a visitor's own random id alone (its carried id is over).
+    fn own(random: &str) -> CookieValue {
+        let mut bytes = [0; CARRYING_LEN];
+        bytes[..RANDOM_LEN].copy_from_slice(&random.as_bytes()[..RANDOM_LEN]);
+        CookieValue {
+            bytes,
+            len: RANDOM_LEN,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII hex digits and dots: always UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+/// Writes the low `4 * out.len()` bits of `value` into `out` as lowercase hex digits.
+fn hex_into(out: &mut [u8], value: u128) {
+    let n = out.len();
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(value >> (4 * (n - 1 - i))) as usize & 0xf];
+    }
+}
+
+/// A fresh 128-bit id: two outputs of SipHash-1-3 under this thread's secret random keys
+/// (std's `RandomState`, seeded from the OS once per thread) over a per-thread sequence
+/// number. Unpredictable without the keys, and no system call per visitor.
+fn new_random_id() -> u128 {
     use std::cell::Cell;
     use std::collections::hash_map::RandomState;
     thread_local! {
@@ -510,12 +772,7 @@ fn new_cookie_value() -> CookieValue {
         n
     });
     let (a, b) = KEYS.with(|k| (k.hash_one((n, 0u8)), k.hash_one((n, 1u8))));
-    let value = (u128::from(a) << 64) | u128::from(b);
-    let mut hex = [0u8; 32];
-    for (i, digit) in hex.iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[(value >> (124 - 4 * i)) as usize & 0xf];
-    }
-    CookieValue(hex)
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 #[cfg(test)]
@@ -541,8 +798,30 @@ mod tests {
                 format!("other=2;  vc_id={good}; vc_id=ffffffffffffffffffffffffffffffff"),
             ),
         ];
-        assert_eq!(cookie_value(&headers[..]), Some(good));
+        let plain = |random| IdCookie {
+            random,
+            carry: None,
+        };
+        assert_eq!(cookie_value(&headers[..]), Some(plain(good)));
         assert_eq!(cookie_value(&[("cookie", "vc_idx=1")][..]), None);
+        let carrying = format!("vc_id={good}.00000000000000ff.00258ab4");
+        assert_eq!(
+            cookie_value(&[("cookie", carrying)][..]),
+            Some(IdCookie {
+                random: good,
+                carry: Some((VisitorId::from(255), 0x0025_8ab4)),
+            })
+        );
+        for bad in [
+            format!("vc_id={good}."),
+            format!("vc_id={good}.00000000000000ff"),
+            format!("vc_id={good}.00000000000000ff.00258ab4."),
+            format!("vc_id={good}.00000000000000fg.00258ab4"),
+            format!("vc_id={good}.0000000000000ff.00258ab4"),
+            format!("vc_id={good}.00000000000000ff.0258ab4"),
+        ] {
+            assert_eq!(cookie_value(&[("cookie", &bad)][..]), None, "{bad}");
+        }
     }
 
     #[test]
@@ -552,11 +831,26 @@ mod tests {
     }
 
     #[test]
-    fn new_cookie_values_are_32_hex_digits_and_differ() {
-        let (a, b) = (new_cookie_value(), new_cookie_value());
-        let (a, b) = (a.as_str(), b.as_str());
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
+    fn new_cookie_values_carry_the_cookieless_id_and_read_back() {
+        let (a, b) = (
+            CookieValue::carrying(VisitorId::from(u64::MAX - 1), 2_460_384),
+            CookieValue::carrying(VisitorId::from(7), 2_460_385),
+        );
+        let read = IdCookie::parse(a.as_str()).unwrap();
+        assert_eq!(read.carry, Some((VisitorId::from(u64::MAX - 1), 2_460_384)));
+        assert_eq!(
+            IdCookie::parse(b.as_str()).unwrap().carry,
+            Some((VisitorId::from(7), 2_460_385))
+        );
+        assert_ne!(read.random, IdCookie::parse(b.as_str()).unwrap().random);
+        let own = CookieValue::own(read.random);
+        assert_eq!(own.as_str(), read.random);
+        assert_eq!(
+            IdCookie::parse(own.as_str()),
+            Some(IdCookie {
+                random: read.random,
+                carry: None
+            })
+        );
     }
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use time::macros::{datetime, offset};
 use time::OffsetDateTime;
 use visitor_counter::bots::Detector;
-use visitor_counter::web::{Outcome, COOKIE_NAME};
+use visitor_counter::web::{Beacon, Outcome, COOKIE_NAME};
 use visitor_counter::{ArticleId, Counter, Exclusion, Exclusions, ManualClock, Period, Stats};
 
 pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
@@ -66,7 +66,8 @@ pub const START: OffsetDateTime = datetime!(2024-03-14 10:00 +07:00);
 const MIN: Duration = Duration::from_secs(60);
 
 /// How the adapter is configured: each driver maps this onto the adapter's own options
-/// (`secure_cookie`, `cookieless`, `trusted_proxy_header`, `bots`, `page_predicate`).
+/// (`secure_cookie`, `cookieless`, `trusted_proxy_header`, `bots`, `page_predicate`,
+/// `pace_limit`, `beacon`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Setup {
     pub secure_cookie: bool,
@@ -77,6 +78,10 @@ pub struct Setup {
     pub own_bots: bool,
     /// `page_predicate`: a page is a 2xx `application/json` response ([`is_json`]).
     pub json_pages: bool,
+    /// `pace_limit(n)`; `None`: the default.
+    pub pace_limit: Option<u32>,
+    /// `beacon(beacon())`.
+    pub beacon: bool,
 }
 
 const COOKIE: Setup = Setup {
@@ -85,6 +90,12 @@ const COOKIE: Setup = Setup {
     proxy_header: None,
     own_bots: false,
     json_pages: false,
+    pace_limit: None,
+    beacon: false,
+};
+const BEACON: Setup = Setup {
+    beacon: true,
+    ..COOKIE
 };
 const SECURE: Setup = Setup {
     secure_cookie: true,
@@ -116,6 +127,16 @@ pub fn own_bots() -> Detector {
         .build()
         .expect("valid patterns")
 }
+
+/// The beacon of `Setup::beacon`: at [`BEACON_PATH`], taking odd article ids only (the
+/// site's catalog, say).
+pub fn beacon_setup() -> Beacon {
+    Beacon::at(BEACON_PATH)
+        .expect("a valid path")
+        .articles(|id| id.as_u64() % 2 == 1)
+}
+
+pub const BEACON_PATH: &str = "/_vc/b";
 
 /// The page predicate of `Setup::json_pages`, on the response's `Content-Type`.
 pub fn is_json(content_type: Option<&[u8]>) -> bool {
@@ -155,6 +176,15 @@ impl Answer {
             mark: Mark::None,
             error: false,
             own_headers: false,
+        }
+    }
+
+    /// The adapter's own answer to a beacon: 204, nothing else of the app's.
+    pub const fn beacon() -> Answer {
+        Answer {
+            status: 204,
+            content_type: None,
+            ..Answer::page()
         }
     }
 
@@ -268,6 +298,8 @@ pub enum Counts {
     PageView(Who),
     ArticleView(u64, Who),
     Excluded(Exclusion),
+    /// Nothing: in beacon mode the page's beacon counts it.
+    Deferred,
 }
 
 impl Counts {
@@ -276,6 +308,7 @@ impl Counts {
             Counts::PageView(_) => Outcome::PageView,
             Counts::ArticleView(id, _) => Outcome::ArticleView(ArticleId::from(id)),
             Counts::Excluded(why) => Outcome::Excluded(why),
+            Counts::Deferred => Outcome::Deferred,
         }
     }
 }
@@ -296,6 +329,10 @@ pub struct Step {
     pub counts: Option<Counts>,
     /// The response carries a new `vc_id` cookie.
     pub sets_cookie: bool,
+    /// The new cookie is the sent one's own random id, without the cookieless id it carried.
+    pub drops_carry: bool,
+    /// A beacon with this query string (the adapter answers it).
+    pub beacon: Option<&'static str>,
 }
 
 /// A GET from Chrome, answered with an HTML page.
@@ -310,6 +347,18 @@ pub fn get() -> Step {
         answer: Answer::page(),
         counts: None,
         sets_cookie: false,
+        drops_carry: false,
+        beacon: None,
+    }
+}
+
+/// A beacon from Chrome's page script, with this query string.
+pub fn beacon(query: &'static str) -> Step {
+    Step {
+        method: "POST",
+        answer: Answer::beacon(),
+        beacon: Some(query),
+        ..get()
     }
 }
 
@@ -372,6 +421,38 @@ impl Step {
             ..self
         }
     }
+    pub fn drops_carry(self) -> Step {
+        Step {
+            sets_cookie: true,
+            drops_carry: true,
+            ..self
+        }
+    }
+    /// The article whose views the step's checks read: the one the app marks, or the one a
+    /// beacon counts.
+    pub fn article(&self) -> Option<ArticleId> {
+        match (self.beacon, self.counts) {
+            (Some(_), Some(Counts::ArticleView(id, _))) => Some(ArticleId::from(id)),
+            (Some(_), _) => None,
+            (None, _) => self.answer.article(),
+        }
+    }
+    pub fn deferred(self) -> Step {
+        Step {
+            counts: Some(Counts::Deferred),
+            ..self
+        }
+    }
+}
+
+/// All-time totals a case ends with (and, when given, today's distinct visitors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub online: u64,
+    pub visits: u64,
+    pub visitors: u64,
+    pub page_views: u64,
+    pub visitors_today: Option<u64>,
 }
 
 /// A script of steps on a fresh counter.
@@ -381,6 +462,8 @@ pub struct Case {
     pub setup: Setup,
     pub start: OffsetDateTime,
     pub steps: Vec<Step>,
+    /// What the counter reads after the last step.
+    pub end: Option<Totals>,
 }
 
 fn case(name: &'static str, setup: Setup, steps: Vec<Step>) -> Case {
@@ -389,6 +472,30 @@ fn case(name: &'static str, setup: Setup, steps: Vec<Step>) -> Case {
         setup,
         start: START,
         steps,
+        end: None,
+    }
+}
+
+impl Case {
+    fn ends_with(self, online: u64, visits: u64, visitors: u64, page_views: u64) -> Case {
+        let end = Totals {
+            online,
+            visits,
+            visitors,
+            page_views,
+            visitors_today: None,
+        };
+        Case {
+            end: Some(end),
+            ..self
+        }
+    }
+
+    fn visitors_today(mut self, n: u64) -> Case {
+        if let Some(end) = &mut self.end {
+            end.visitors_today = Some(n);
+        }
+        self
     }
 }
 
@@ -413,7 +520,7 @@ pub fn answer(case: usize, step: usize) -> Answer {
 
 fn cases() -> Vec<Case> {
     use Cookie::{Issued, IssuedAmongOthers, IssuedInASecondHeader, Raw};
-    use Exclusion::{Bot, Method, NotPage, Prefetch, Status};
+    use Exclusion::{Bot, Method, NotPage, Pace, Prefetch, Status};
     use Who::{Known, New};
     const VALID: &str = "vc_id=0123456789abcdef0123456789abcdef";
     let page = Answer::page;
@@ -427,12 +534,17 @@ fn cases() -> Vec<Case> {
                 get().after(2 * MIN).cookie(Issued(0)).page_view(Known),
                 get().cookie(IssuedAmongOthers(0)).page_view(Known),
                 get().cookie(IssuedInASecondHeader(0)).page_view(Known),
-                // Another browser, and the first one without its cookie: new visitors.
+                // Another browser, and one at another address: new visitors.
                 get().ua(FIREFOX).page_view(New).sets_cookie(),
-                get().page_view(New).sets_cookie(),
+                get().from("203.0.113.5:1").page_view(New).sets_cookie(),
                 get().cookie(Issued(5)).page_view(Known),
+                // The first browser without its cookie: the day's cookieless visitor of its
+                // address and User-Agent, which it was counted as: the same visitor.
+                get().page_view(Known).sets_cookie(),
+                get().cookie(Issued(7)).page_view(Known),
             ],
-        ),
+        )
+        .ends_with(3, 3, 3, 9),
         case(
             "the cookie is Secure when asked",
             SECURE,
@@ -453,27 +565,43 @@ fn cases() -> Vec<Case> {
             "malformed and look-alike cookies are replaced; a well-formed one is used",
             COOKIE,
             vec![
+                // Without a valid cookie: the cookieless visitor of its address and agent.
                 get().cookie(Raw("vc_id=")).page_view(New).sets_cookie(),
-                get().cookie(Raw("vc_id=abc")).page_view(New).sets_cookie(),
+                get()
+                    .cookie(Raw("vc_id=abc"))
+                    .page_view(Known)
+                    .sets_cookie(),
                 get()
                     .cookie(Raw("vc_id=not-a-hex-id-at-all-not-a-hex-id"))
-                    .page_view(New)
+                    .page_view(Known)
                     .sets_cookie(),
                 get()
                     .cookie(Raw("vc_id=0123456789abcdef0123456789abcde"))
-                    .page_view(New)
+                    .page_view(Known)
                     .sets_cookie(),
                 get()
                     .cookie(Raw("vc_id=0123456789abcdef0123456789abcdef0"))
-                    .page_view(New)
+                    .page_view(Known)
                     .sets_cookie(),
                 get()
                     .cookie(Raw("vc_id=\"0123456789abcdef0123456789abcdef\""))
-                    .page_view(New)
+                    .page_view(Known)
                     .sets_cookie(),
                 get()
                     .cookie(Raw("xvc_id=0123456789abcdef0123456789abcdef"))
-                    .page_view(New)
+                    .page_view(Known)
+                    .sets_cookie(),
+                get()
+                    .cookie(Raw(
+                        "vc_id=0123456789abcdef0123456789abcdef.0123456789abcdef.0025",
+                    ))
+                    .page_view(Known)
+                    .sets_cookie(),
+                get()
+                    .cookie(Raw(
+                        "vc_id=0123456789abcdef0123456789abcdef.0123456789abcdef.00258ab4.",
+                    ))
+                    .page_view(Known)
                     .sets_cookie(),
                 // Well-formed but never issued here: used as it is (no new cookie).
                 get()
@@ -612,7 +740,7 @@ fn cases() -> Vec<Case> {
                     .sets_cookie(),
                 get()
                     .answer(typed("text/html"))
-                    .page_view(New)
+                    .page_view(Known)
                     .sets_cookie(),
             ],
         ),
@@ -880,14 +1008,287 @@ fn cases() -> Vec<Case> {
                 get().answer(typed(JSON)).excluded(NotPage),
             ],
         ),
+        case(
+            "the pace is judged after the status and the page predicate",
+            Setup {
+                pace_limit: Some(2),
+                ..COOKIE
+            },
+            vec![
+                get().page_view(New).sets_cookie(),
+                get().cookie(Issued(0)).page_view(Known),
+                // At the limit: what is not a page view is excluded for its own reason.
+                get()
+                    .cookie(Issued(0))
+                    .answer(typed(JSON))
+                    .excluded(NotPage),
+                get()
+                    .cookie(Issued(0))
+                    .answer(page().status(404))
+                    .excluded(Status),
+                get().cookie(Issued(0)).ua(GOOGLEBOT).excluded(Bot),
+                get().cookie(Issued(0)).excluded(Pace),
+                get()
+                    .cookie(Issued(0))
+                    .answer(page().marked_on_request(7))
+                    .excluded(Pace),
+                // The visitor's minute began at step 0: a new one begins a minute later.
+                get()
+                    .after(MIN)
+                    .cookie(Issued(0))
+                    .answer(page().marked_on_request(7))
+                    .article_view(7, Known),
+                // Another visitor has a minute of its own.
+                get().ua(FIREFOX).page_view(New).sets_cookie(),
+            ],
+        )
+        .ends_with(2, 2, 2, 4),
+        case(
+            "no pace limit when it is off",
+            Setup {
+                pace_limit: Some(0),
+                ..COOKIE
+            },
+            std::iter::once(get().page_view(New).sets_cookie())
+                .chain((0..199).map(|_| get().cookie(Issued(0)).page_view(Known)))
+                .collect(),
+        )
+        .ends_with(1, 1, 1, 200),
+        case(
+            "a client that never keeps the cookie is one visitor a day",
+            COOKIE,
+            // 100 loads in 10 minutes from one address and User-Agent, none sending a cookie.
+            std::iter::once(get().from("203.0.113.5:1").page_view(New).sets_cookie())
+                .chain((1..100).map(|_| {
+                    get()
+                        .after(Duration::from_secs(6))
+                        .from("203.0.113.5:1")
+                        .page_view(Known)
+                        .sets_cookie()
+                }))
+                .collect(),
+        )
+        .ends_with(1, 1, 1, 100),
+        case(
+            "a browser that keeps its cookie is one visitor, not two",
+            COOKIE,
+            vec![
+                get().from("203.0.113.5:1").page_view(New).sets_cookie(),
+                get().after(MIN).cookie(Issued(0)).page_view(Known),
+                // Another address (a phone between networks): still the same visitor.
+                get()
+                    .after(MIN)
+                    .cookie(Issued(0))
+                    .from("198.51.100.7:1")
+                    .page_view(Known),
+                get().after(MIN).cookie(Issued(0)).page_view(Known),
+                get().after(MIN).cookie(Issued(0)).page_view(Known),
+            ],
+        )
+        .ends_with(1, 1, 1, 5),
+        case_from(
+            datetime!(2024-03-14 23:50 +07:00),
+            "across midnight the visit goes on; the next visit is under the browser's own id",
+            COOKIE,
+            vec![
+                get().from("203.0.113.5:1").page_view(New).sets_cookie(),
+                get().after(8 * MIN).cookie(Issued(0)).page_view(Known),
+                // 00:02 on Friday: the carried id's day is over, its visit is not.
+                get().after(4 * MIN).cookie(Issued(0)).page_view(Known),
+                get().after(20 * MIN).cookie(Issued(0)).page_view(Known),
+                // 01:12, after 50 idle minutes: a new visit, under the browser's own id, and
+                // the cookie without the carried id.
+                get()
+                    .after(50 * MIN)
+                    .cookie(Issued(0))
+                    .page_view(New)
+                    .drops_carry(),
+                get().after(MIN).cookie(Issued(4)).page_view(Known),
+                get()
+                    .after(MIN)
+                    .cookie(Issued(0))
+                    .page_view(Known)
+                    .drops_carry(),
+            ],
+        )
+        .ends_with(1, 2, 2, 7),
+        case(
+            "two browsers behind one address and User-Agent: one visitor that day, two the next",
+            COOKIE,
+            vec![
+                get().from("203.0.113.5:1").page_view(New).sets_cookie(),
+                get().from("203.0.113.5:2").page_view(Known).sets_cookie(),
+                get().after(MIN).cookie(Issued(0)).page_view(Known),
+                get().after(MIN).cookie(Issued(1)).page_view(Known),
+                // The next morning: each browser is itself.
+                get()
+                    .after(24 * 60 * MIN)
+                    .cookie(Issued(0))
+                    .page_view(New)
+                    .drops_carry(),
+                get().cookie(Issued(1)).page_view(New).drops_carry(),
+                get().after(MIN).cookie(Issued(4)).page_view(Known),
+                get().after(MIN).cookie(Issued(5)).page_view(Known),
+            ],
+        )
+        .ends_with(2, 3, 3, 8)
+        .visitors_today(2),
+        case(
+            "300 loads with one cookie in under a minute: 60 page views",
+            COOKIE,
+            std::iter::once(get().page_view(New).sets_cookie())
+                .chain((1..300).map(|i| {
+                    let step = get().after(Duration::from_millis(150)).cookie(Issued(0));
+                    if i < 60 {
+                        step.page_view(Known)
+                    } else {
+                        step.excluded(Pace)
+                    }
+                }))
+                .collect(),
+        )
+        .ends_with(1, 1, 1, 60),
+        case(
+            "a reader at a person's pace is never held back, all day",
+            COOKIE,
+            reading_day(),
+        )
+        .ends_with(1, 5, 1, READING_DAY_PAGES),
+        case(
+            "beacon mode: pages are not counted and set no cookie; their beacons are",
+            BEACON,
+            vec![
+                get().deferred(),
+                beacon("p=%2F").page_view(New).sets_cookie(),
+                get()
+                    .cookie(Issued(1))
+                    .answer(page().marked_on_request(7))
+                    .deferred(),
+                beacon("p=%2Farticles%2F7&a=7")
+                    .cookie(Issued(1))
+                    .article_view(7, Known),
+                // An id the beacon's check does not take: a page view only.
+                beacon("p=%2Farticles%2F8&a=8")
+                    .cookie(Issued(1))
+                    .page_view(Known),
+                // Uncounted answers of the app count nothing either.
+                get().answer(page().status(404)).deferred(),
+                get().ua(GOOGLEBOT).deferred(),
+                get().method("POST").deferred(),
+                // A client that runs no script: nothing, however often.
+                get().from("203.0.113.9:1").deferred(),
+                get().from("203.0.113.9:1").deferred(),
+            ],
+        )
+        .ends_with(1, 1, 1, 3),
+        case(
+            "beacons are counted by the page rules",
+            BEACON,
+            vec![
+                beacon("p=%2F").method("GET").excluded(Method),
+                beacon("p=%2F").method("HEAD").excluded(Method),
+                beacon("p=%2F").ua(GOOGLEBOT).excluded(Bot),
+                beacon("p=%2F").no_ua().excluded(Bot),
+                beacon("p=%2F")
+                    .header("sec-purpose", "prefetch;prerender")
+                    .excluded(Prefetch),
+                beacon("p=%2F")
+                    .header("sec-fetch-site", "cross-site")
+                    .excluded(NotPage),
+                beacon("").excluded(NotPage),
+                beacon("a=7").excluded(NotPage),
+                beacon("p=tin-tuc").excluded(NotPage),
+                beacon("p=%2F&a=bay").excluded(NotPage),
+                beacon("p=%2F")
+                    .header("sec-fetch-site", "same-origin")
+                    .from("203.0.113.5:1")
+                    .page_view(New)
+                    .sets_cookie(),
+                // Without the cookie: the day's cookieless visitor again.
+                beacon("p=%2F")
+                    .from("203.0.113.5:1")
+                    .page_view(Known)
+                    .sets_cookie(),
+                beacon("p=%2Fa&a=9")
+                    .cookie(Issued(10))
+                    .article_view(9, Known),
+            ],
+        )
+        .ends_with(1, 1, 1, 3),
+        case(
+            "forged beacons are held to the pace",
+            Setup {
+                pace_limit: Some(5),
+                ..BEACON
+            },
+            std::iter::once(beacon("p=%2F").page_view(New).sets_cookie())
+                .chain((1..20).map(|i| {
+                    let step = beacon("p=%2F").after(Duration::from_secs(1));
+                    if i < 5 {
+                        step.page_view(Known).sets_cookie()
+                    } else {
+                        step.excluded(Pace)
+                    }
+                }))
+                .collect(),
+        )
+        .ends_with(1, 1, 1, 5),
+        case(
+            "cookieless beacon mode",
+            Setup {
+                cookieless: true,
+                ..BEACON
+            },
+            vec![
+                get().from("203.0.113.5:1").deferred(),
+                beacon("p=%2F").from("203.0.113.5:1").page_view(New),
+                beacon("p=%2F&a=7")
+                    .from("203.0.113.5:2")
+                    .article_view(7, Known),
+            ],
+        )
+        .ends_with(1, 1, 1, 2),
     ]
+}
+
+/// Page views of [`reading_day`].
+const READING_DAY_PAGES: u64 = 5 * 61;
+
+/// A reader's day at a person's pace, as fast as people read: five sittings (08:00, 10:30,
+/// 12:30, 17:00, 21:00), each opening the front page, then every one of its 50 links in tabs
+/// within 40 seconds, then reading ten of them, one every 20 seconds.
+fn reading_day() -> Vec<Step> {
+    let page = |after: Duration| {
+        get()
+            .after(after)
+            .cookie(Cookie::Issued(0))
+            .page_view(Who::Known)
+    };
+    let tab = Duration::from_millis(800);
+    let read = Duration::from_secs(20);
+    // From the end of one sitting to the start of the next.
+    let sitting = tab * 50 + read * 10;
+    let mut steps = vec![get().page_view(Who::New).sets_cookie()];
+    let starts = [0, 150, 270, 540, 780u32];
+    for (i, pair) in starts.windows(2).enumerate() {
+        if i == 0 {
+            steps.extend((0..50).map(|_| page(tab)));
+            steps.extend((0..10).map(|_| page(read)));
+        }
+        steps.push(page(MIN * (pair[1] - pair[0]) - sitting));
+        steps.extend((0..50).map(|_| page(tab)));
+        steps.extend((0..10).map(|_| page(read)));
+    }
+    steps
 }
 
 /// A request to send, built from a step.
 #[derive(Clone, Debug)]
 pub struct Sent {
-    /// `/{case}/{step}`.
+    /// `/{case}/{step}`, or the beacon's path and query.
     pub path: String,
+    /// A beacon's query string (empty: none).
+    pub beacon: Option<&'static str>,
     pub method: &'static str,
     /// In order; names as the case wrote them (any case).
     pub headers: Vec<(&'static str, String)>,
@@ -996,7 +1397,7 @@ impl Run {
         let step = self.case.steps.get(j)?;
         self.next += 1;
         self.clock.advance(step.after);
-        self.before = Some(Reading::of(&self.counter, step.answer.article()));
+        self.before = Some(Reading::of(&self.counter, step.article()));
 
         let mut headers: Vec<(&'static str, String)> = Vec::new();
         if let Some(ua) = step.user_agent {
@@ -1016,8 +1417,14 @@ impl Run {
                 headers.push(("Cookie", vc(k)));
             }
         }
+        let path = match step.beacon {
+            None => format!("/{}/{j}", self.index),
+            Some("") => BEACON_PATH.to_owned(),
+            Some(query) => format!("{BEACON_PATH}?{query}"),
+        };
         Some(Sent {
-            path: format!("/{}/{j}", self.index),
+            path,
+            beacon: step.beacon,
             method: step.method,
             headers,
             peer: step.peer.map(|p| p.parse().expect("a socket address")),
@@ -1035,6 +1442,8 @@ impl Run {
             .counts
             .unwrap_or_else(|| panic!("{ctx}: the case does not say what the step counts"));
         match counts {
+            // A beacon names its article in its query.
+            _ if step.beacon.is_some() => {}
             Counts::PageView(_) => assert_eq!(answer.mark, Mark::None, "{ctx}: the case"),
             Counts::ArticleView(id, _) => {
                 assert_eq!(
@@ -1043,7 +1452,7 @@ impl Run {
                     "{ctx}: the case"
                 )
             }
-            Counts::Excluded(_) => {}
+            Counts::Excluded(_) | Counts::Deferred => {}
         }
 
         // The response: the app's, with at most a `vc_id` cookie added.
@@ -1067,14 +1476,30 @@ impl Run {
             assert_eq!(vc.len(), 1, "{ctx}: one new vc_id cookie: {set_cookies:?}");
             let mut parts = vc[0].split(';').map(str::trim);
             let value = &parts.next().unwrap()[COOKIE_NAME.len() + 1..];
-            assert!(
-                value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()),
-                "{ctx}: 128 bits in hex: {value:?}"
-            );
-            assert!(
-                !self.issued.iter().flatten().any(|v| v == value),
-                "{ctx}: each new visitor gets a value of its own"
-            );
+            let hex = |s: &str, n| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let (random, carried) = value.split_once('.').unwrap_or((value, ""));
+            assert!(hex(random, 32), "{ctx}: 128 bits in hex: {value:?}");
+            if step.drops_carry {
+                let Cookie::Issued(k) = step.cookie else {
+                    panic!("{ctx}: the case: a carry is dropped from an issued cookie")
+                };
+                assert_eq!(
+                    value,
+                    &self.issued(k)[..32],
+                    "{ctx}: the browser's own id, without the carried one"
+                );
+            } else {
+                // `<random>.<carried cookieless id>.<its local date>`.
+                let (id, date) = carried.split_once('.').unwrap_or_default();
+                assert!(
+                    hex(id, 16) && hex(date, 8),
+                    "{ctx}: a carried id: {value:?}"
+                );
+                assert!(
+                    !self.issued.iter().flatten().any(|v| v.starts_with(random)),
+                    "{ctx}: each new visitor gets a value of its own"
+                );
+            }
             let mut attrs: Vec<&str> = parts.collect();
             attrs.sort_unstable();
             let mut want = vec!["HttpOnly", "Max-Age=31536000", "Path=/", "SameSite=Lax"];
@@ -1095,6 +1520,13 @@ impl Run {
         if let Some(location) = answer.location() {
             assert_eq!(header("location"), [location], "{ctx}");
         }
+        if step.beacon.is_some() {
+            assert_eq!(
+                header("cache-control"),
+                ["no-store"],
+                "{ctx}: a beacon's answer"
+            );
+        }
         if !answer.error {
             let content_type = header("content-type");
             assert_eq!(
@@ -1114,7 +1546,7 @@ impl Run {
 
         // The counts.
         let before = self.before.take().expect("next() before check()");
-        let after = Reading::of(&self.counter, answer.article());
+        let after = Reading::of(&self.counter, step.article());
         match counts {
             Counts::Excluded(why) => {
                 let mut want = before.clone();
@@ -1125,12 +1557,16 @@ impl Run {
                     Exclusion::Method => e.method += 1,
                     Exclusion::Status => e.status += 1,
                     Exclusion::NotPage => e.not_page += 1,
+                    Exclusion::Pace => e.pace += 1,
                     other => panic!("{ctx}: an exclusion the cases do not know: {other:?}"),
                 }
                 assert_eq!(
                     after, want,
                     "{ctx}: excluded as {why:?}, nothing else counted"
                 );
+            }
+            Counts::Deferred => {
+                assert_eq!(after, before, "{ctx}: nothing counted, nothing excluded");
             }
             Counts::PageView(who) | Counts::ArticleView(_, who) => {
                 let article = u64::from(matches!(counts, Counts::ArticleView(..)));
@@ -1167,12 +1603,23 @@ impl Run {
         }
     }
 
-    /// Asserts every step was sent and checked.
+    /// Asserts every step was sent and checked, and the case's end.
     pub fn finish(self) {
+        let ctx = self.context(self.next);
         assert!(
             self.before.is_none() && self.next == self.case.steps.len(),
-            "{}: the case was not run to its end",
-            self.context(self.next)
+            "{ctx}: the case was not run to its end"
         );
+        if let Some(want) = self.case.end {
+            let s = self.counter.stats();
+            let got = Totals {
+                online: s.online,
+                visits: s.visits.total,
+                visitors: s.visitors.total,
+                page_views: s.page_views.total,
+                visitors_today: want.visitors_today.map(|_| s.visitors.today),
+            };
+            assert_eq!(got, want, "{ctx}: the totals after the last step");
+        }
     }
 }
