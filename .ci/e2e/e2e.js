@@ -1,4 +1,5 @@
-// Browser end-to-end test of examples/server.rs, run by .ci/e2e.sh against a fresh server.
+// Browser end-to-end test of examples/server/ in its default mode (`--count server`, pace limit
+// 60 a minute), run by .ci/e2e.sh against a fresh server.
 //
 //   node .ci/e2e/e2e.js http://127.0.0.1:PORT
 //
@@ -17,6 +18,10 @@ const WIDGET = ['online', 'today', 'yesterday', 'week', 'month', 'total'];
 // crawler list (isbot) rightly treats as a bot, and Node's fetch sends no browser UA either.
 const BROWSER_UA =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+// The User-Agent of the n-th other browser: requests from one address and one User-Agent
+// without a cookie are one visitor a day, so other visitors from this machine differ by it.
+const otherUa = (n) => BROWSER_UA.replace('126.0.0.0', `126.0.${n}.0`);
+let others = 0;
 
 let passed = 0;
 let failed = 0;
@@ -73,15 +78,42 @@ async function getJson(path) {
   return res.json();
 }
 
-/** A page view of `path` by a new visitor: no cookie jar, so no vc_id. */
+/** A page view of `path` by a new visitor: another browser's User-Agent and no cookie jar. */
 async function outsideView(path) {
+  return load(path, { 'User-Agent': otherUa(++others) });
+}
+
+/** A page load of `path` with these headers (no cookie jar: only a cookie given here). */
+async function load(path, headers) {
   const res = await fetch(BASE + path, {
-    headers: { 'User-Agent': BROWSER_UA, Accept: 'text/html' },
+    headers: { Accept: 'text/html', ...headers },
     redirect: 'manual',
   });
   await res.arrayBuffer();
   return res;
 }
+
+/** A sample of the example's /metrics, by name and labels: `metric('x_total', 'reason="pace"')`. */
+async function metric(name, labels) {
+  const text = await (await fetch(`${BASE}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}} ` : `${name} `));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/** What the site counted, for deltas: stats, article views, exclusions by pace. */
+async function counts() {
+  const s = await getJson('/api/stats');
+  return {
+    online: s.online,
+    visits: s.visits.today,
+    visitors: s.visitors.today,
+    pageViews: s.page_views.today,
+    pace: await metric('visitor_counter_excluded_requests_total', 'reason="pace"'),
+  };
+}
+
+const delta = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
+const show = (d) => Object.entries(d).map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${v}`).join(', ');
 
 async function listViews(page) {
   return page.evaluate(() =>
@@ -138,7 +170,11 @@ async function main() {
 
     const cookies = await context.cookies(BASE);
     const vc = cookies.find((c) => c.name === 'vc_id');
-    check('vc_id cookie set (32 hex, HttpOnly)', !!vc && /^[0-9a-f]{32}$/i.test(vc.value) && vc.httpOnly, vc ? `${vc.value} httpOnly=${vc.httpOnly}` : 'no vc_id cookie');
+    // A new visitor's cookie: its own 128-bit id, then the cookieless id of its first page and
+    // that id's local date, under which it is counted all that day.
+    check('vc_id cookie set (32 hex, then the carried id and date; HttpOnly)',
+      !!vc && /^[0-9a-f]{32}\.[0-9a-f]{16}\.[0-9a-f]{8}$/i.test(vc.value) && vc.httpOnly,
+      vc ? `${vc.value} httpOnly=${vc.httpOnly}` : 'no vc_id cookie');
 
     const list0 = await listViews(page);
     const art = list0.find((a) => a.id && Number.isInteger(parseGrouped(a.views)));
@@ -156,8 +192,12 @@ async function main() {
       page.click(`a.article-link[href="/articles/${art.id}"]`),
     ]);
     await page.waitForLoadState('domcontentloaded');
-    const shown = parseGrouped(await page.locator('#article-views').first().textContent({ timeout: 5000 }).catch(() => null));
-    // The server fills the article's count after counting, so the page includes its own view.
+    // The page is rendered before it is counted; its script shows the live count at once.
+    let shown = NaN;
+    for (const end = Date.now() + 3000; Date.now() < end; await sleep(50)) {
+      shown = parseGrouped(await page.locator('#article-views').first().textContent().catch(() => null));
+      if (shown === v0 + 1) break;
+    }
     check('article page shows its view count in #article-views, this view included', shown === v0 + 1,
       `shown=${shown}, list said ${v0} before the click`);
 
@@ -233,6 +273,39 @@ async function main() {
     check('still no navigation or reload', (await page.evaluate(() => window.__marker)) === marker && navs.length === 0,
       `${navs.length} navigations`);
     check('no JavaScript errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
+
+    // 6. Honest numbers. A client that never keeps the cookie (a scraper posing as a browser):
+    // 100 loads from one address and User-Agent are one visitor, one visit, online once; past
+    // 60 page views in its minute the rest are excluded for their pace.
+    const scraper = { 'User-Agent': otherUa(++others) };
+    let before = await counts();
+    const scraped = [];
+    for (let i = 0; i < 100; i++) scraped.push((await load('/', scraper)).status);
+    let d = delta(before, await counts());
+    check('100 cookie-less loads from one address and User-Agent: online +1, visits +1, visitors +1',
+      d.online === 1 && d.visits === 1 && d.visitors === 1 && scraped.every((s) => s === 200), show(d));
+    check('... of which 60 page views (the pace limit) and 40 excluded for pace',
+      d.pageViews === 60 && d.pace === 40, show(d));
+
+    // A browser that keeps its cookie and reads 5 pages: one visitor, one visit, 5 page views.
+    const reader = await browser.newContext({ userAgent: otherUa(++others), locale: 'vi-VN' });
+    before = await counts();
+    const tab = await reader.newPage();
+    for (const path of ['/', `/articles/${art.id}`, '/', '/?lang=en', `/articles/${art.id}`]) {
+      await tab.goto(BASE + path);
+    }
+    d = delta(before, await counts());
+    check('a browser that keeps its cookie reads 5 pages: online +1, visits +1, visitors +1, page views +5',
+      d.online === 1 && d.visits === 1 && d.visitors === 1 && d.pageViews === 5 && d.pace === 0, show(d));
+    await reader.close();
+
+    // 300 loads with one cookie within a minute: at most 60 page views, 240 excluded.
+    const cookie = { 'User-Agent': otherUa(++others), Cookie: 'vc_id=0123456789abcdef0123456789abcdef' };
+    before = await counts();
+    for (let i = 0; i < 300; i++) await load('/', cookie);
+    d = delta(before, await counts());
+    check('300 loads with one cookie within a minute: 60 page views, 240 excluded for pace',
+      d.pageViews === 60 && d.pace === 240 && d.visits === 1, show(d));
 
     await page.screenshot({ path: SCREENSHOT, fullPage: true }).then(
       () => console.log(`screenshot: ${SCREENSHOT}`),

@@ -4,7 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use clap::builder::{NonEmptyStringValueParser, TypedValueParser};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use time::UtcOffset;
 
 /// The demo news portal of visitor-counter, counted by its `CountLayer`.
@@ -36,6 +36,16 @@ pub struct Cli {
     #[arg(long, value_name = "VISITS", default_value_t = 0)]
     pub initial_total: u64,
 
+    /// Where page views are counted: `server` counts each page the app serves; `beacon` lets
+    /// caches store the pages (`Cache-Control: public, max-age=60`) and counts the request
+    /// their script sends
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = Counting::Server)]
+    pub count: Counting,
+
+    /// Page views of one visitor counted in a minute; those past it are excluded (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = visitor_counter::web::DEFAULT_PACE_LIMIT)]
+    pub pace_limit: u32,
+
     /// Serve the same app without the CountLayer (to measure its cost)
     #[arg(long)]
     pub no_count: bool,
@@ -49,6 +59,15 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", default_value = "portal",
           value_parser = NonEmptyStringValueParser::new())]
     pub site: String,
+}
+
+/// `--count`: where page views are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Counting {
+    /// Each page the app serves, by the `CountLayer`.
+    Server,
+    /// The beacon each page's script sends, answered by the `CountLayer`.
+    Beacon,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -115,6 +134,8 @@ mod tests {
             "--snapshot <PATH>",
             "--utc-offset <OFFSET>",
             "--initial-total <VISITS>",
+            "--count <WHERE>",
+            "--pace-limit <N>",
             "--no-count",
             "--redis <URL>",
             "--site <NAME>",
@@ -133,6 +154,8 @@ mod tests {
             "./data/counter.snapshot",
             "+07:00",
             "portal",
+            "server",
+            "60",
         ] {
             assert!(
                 help.contains(&format!("[default: {default}]")),
@@ -148,6 +171,7 @@ mod tests {
         assert_eq!(cli.utc_offset, UtcOffset::from_hms(7, 0, 0).unwrap());
         assert_eq!((cli.initial_total, cli.no_count), (0, false));
         assert_eq!(cli.site, "portal");
+        assert_eq!((cli.count, cli.pace_limit), (Counting::Server, 60));
         // An empty VC_ADDR (or `--addr ""`) is the default, as before clap.
         assert_eq!(
             parse(&["--addr", ""]).unwrap().addr,
@@ -192,6 +216,10 @@ mod tests {
             &["--site", ""],
             &["--site"],
             &["--no-count=yes"],
+            &["--count", "proxy"],
+            &["--count"],
+            &["--pace-limit", "-1"],
+            &["--pace-limit", "many"],
             &["--bogus"],
             &["extra"],
         ] {
@@ -200,6 +228,13 @@ mod tests {
         let err = parse(&["--utc-offset", "+15"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ValueValidation);
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn counting_and_pace() {
+        let cli = parse(&["--count", "beacon", "--pace-limit", "0"]).unwrap();
+        assert_eq!((cli.count, cli.pace_limit), (Counting::Beacon, 0));
+        assert_eq!(parse(&["--count=server"]).unwrap().count, Counting::Server);
     }
 
     #[test]

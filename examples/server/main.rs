@@ -14,7 +14,11 @@
 //!   autosave every minute, a corrupt snapshot moved aside instead of stopping the site, and a
 //!   final save on Ctrl-C or SIGTERM after a graceful shutdown;
 //! - the `CountLayer` (cookie `vc_id`) in front of every route: pages are counted, JSON, SVG,
-//!   metrics, errors, bots and prefetches are not (see `/metrics` for the excluded requests);
+//!   metrics, errors, bots, prefetches and a visitor's page views past 60 a minute are not (see
+//!   `/metrics` for the excluded requests);
+//! - `--count beacon`, for a site behind a page cache: the pages carry the beacon script and
+//!   `Cache-Control: public, max-age=60` and set no cookie, and the layer counts the beacon
+//!   each page sends once it is shown;
 //! - twenty sample articles in an [`articles::Catalog`](visitor_counter::articles::Catalog);
 //!   an article handler returns `(Extension(ArticleId), Markup)`, so the layer counts an
 //!   article view for it, and the "Tin đọc nhiều" box joins the rankings with the catalog;
@@ -30,6 +34,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | the news list, the most-read box, the statistics box and chart (`?refresh=MS`, default 5000) |
+//! | `POST /_vc/beacon?p=PATH&a=ID` | with `--count beacon`: the page's beacon, answered (204) and counted by the layer |
 //! | `GET /articles/{id}` | an article page, counted as a view of that article; 404 page for unknown ids |
 //! | `GET /api/stats` | [`Stats`](visitor_counter::Stats) as JSON |
 //! | `GET /api/articles/{id}` | [`ArticleStats`](visitor_counter::ArticleStats) as JSON (404 JSON if unknown) |
@@ -44,20 +49,21 @@
 //!
 //! Flags (`--help` lists them, see `cli.rs`): `--addr HOST:PORT` (or `VC_ADDR`, default
 //! `127.0.0.1:8080`), `--snapshot PATH`, `--utc-offset +07:00`, `--initial-total VISITS`,
-//! `--no-count` (the same app without the `CountLayer`, to measure its overhead), `--redis URL`
-//! (or `VC_REDIS`) and `--site NAME`: count the site together with every instance started with
-//! the same Redis and site name.
+//! `--count server|beacon` (where page views are counted, default `server`), `--pace-limit N`
+//! (page views of a visitor counted in a minute, default 60, 0: no limit), `--no-count` (the
+//! same app without the `CountLayer`, to measure its overhead), `--redis URL` (or `VC_REDIS`)
+//! and `--site NAME`: count the site together with every instance started with the same Redis
+//! and site name.
 //!
 //! # Numbers that include the request showing them
 //!
-//! The `CountLayer` counts a page after the handler has returned it, so a handler reading the
-//! counter sees the numbers *before* its own page view. The pages here want "Hôm nay" and the
-//! article's view count to include the page being shown (a new reader's first page should not
-//! say 0 visits today). So the handler leaves markers such as `<!--late:vc-today-->`, and the
-//! outermost middleware, `fill_late_numbers` in `routes.rs`, which runs after the `CountLayer`
-//! has counted, replaces them with the counter's numbers at that moment. The article's views are
-//! exact this way, refresh dedup included, without the page having to guess whether this view
-//! counts. Everything else on a page (the lists, the most-read box) is read in the handler.
+//! A page is rendered before it is counted (the `CountLayer` counts the response the handler
+//! returns; in beacon mode the page's script counts it later, and a cache may serve the same
+//! page to many readers). So a page holds the numbers as they were when it was rendered, and
+//! the statistics box's script (`stats.js`) reads the live ones from `/api/stats` (and the
+//! article's from `/api/articles/{id}`) as soon as the page is shown, again when the beacon
+//! has been counted (its `vc:counted` event), and every few seconds after: the reader sees
+//! numbers that include the page in front of them, and nothing buffers or rewrites pages.
 
 mod api;
 mod catalog;
@@ -78,12 +84,15 @@ use axum::extract::{Query, State};
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use visitor_counter::articles::Catalog;
+use visitor_counter::web::Beacon;
 use visitor_counter::Counter;
 
 /// What every handler shares.
 struct App {
     counter: Counter,
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
+    /// In beacon mode (`--count beacon`): the beacon the pages carry.
+    beacon: Option<Beacon>,
     snapshot: PathBuf,
     /// The `/metrics` registry, with the counter's collector.
     metrics: Registry,
@@ -119,9 +128,16 @@ async fn run(cli: cli::Cli) -> Result<(), String> {
         .filter(|t| !t.is_empty())
         .map(Arc::<str>::from);
     let admin = admin_token.is_some();
+    let catalog = Arc::new(catalog::sample_catalog());
+    let beacon = (cli.count == cli::Counting::Beacon).then(|| {
+        // Only the catalog's articles count as article views: a forged beacon adds none.
+        let known = Arc::clone(&catalog);
+        Beacon::default().articles(move |id| known.get(id).is_some())
+    });
     let app = Arc::new(App {
         counter,
-        catalog: catalog::sample_catalog(),
+        catalog,
+        beacon,
         snapshot: cli.snapshot.clone(),
         metrics,
     });
@@ -131,7 +147,11 @@ async fn run(cli: cli::Cli) -> Result<(), String> {
     let local = listener.local_addr().unwrap_or(cli.addr);
     println!(
         "visitor-counter demo portal: http://{local}/ (counting {}, snapshot {}, admin routes {}, {})",
-        if cli.no_count { "off: --no-count" } else { "on" },
+        match (cli.no_count, cli.count) {
+            (true, _) => "off: --no-count",
+            (false, cli::Counting::Server) => "pages served",
+            (false, cli::Counting::Beacon) => "beacons: pages cacheable",
+        },
         cli.snapshot.display(),
         if admin { "on" } else { "off" },
         match &cli.redis {
@@ -139,7 +159,8 @@ async fn run(cli: cli::Cli) -> Result<(), String> {
             None => "not shared".into(),
         },
     );
-    let service = routes::router(app.clone(), !cli.no_count, admin_token)
+    let counting = (!cli.no_count).then_some(cli.pace_limit);
+    let service = routes::router(app.clone(), counting, admin_token)
         .into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())

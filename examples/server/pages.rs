@@ -1,26 +1,42 @@
 //! The HTML pages, written with `maud` (which escapes every value it inserts): the home page,
-//! the article pages, the 404 page, and the layout and sidebar they share.
+//! the article pages, the 404 page, and the layout and sidebar they share. A page holds the
+//! numbers as they were when it was rendered; `stats.js` shows the live ones (see "Numbers that
+//! include the request showing them" in `main.rs`).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use visitor_counter::Period;
+use visitor_counter::{ArticleId, Period};
 
 use crate::api::parse_id;
 use crate::catalog::SECTIONS;
-use crate::i18n::Lang;
-use crate::routes::late;
+use crate::i18n::{grouped, Lang};
 use crate::{App, AppState, Params};
 
 const CSS: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("stats.js");
 
+/// A counted page: in beacon mode it carries the beacon's script (naming `article`) and may be
+/// cached for a minute by any cache, since it holds nothing of the reader's and sets no cookie.
+fn counted_page(
+    app: &App,
+    article: Option<ArticleId>,
+    page: impl FnOnce(Option<String>) -> Markup,
+) -> Response {
+    let Some(beacon) = &app.beacon else {
+        return page(None).into_response();
+    };
+    let page = page(Some(beacon.script(article)));
+    ([(CACHE_CONTROL, "public, max-age=60")], page).into_response()
+}
+
 /// `GET /`: the news by section, and the sidebar.
-pub async fn home(State(app): AppState, Query(q): Params) -> Markup {
+pub async fn home(State(app): AppState, Query(q): Params) -> Response {
     let lang = Lang::of(&q);
     let main = html! {
         @for (slug, _, _) in SECTIONS {
@@ -46,7 +62,16 @@ pub async fn home(State(app): AppState, Query(q): Params) -> Markup {
         }
     };
     let sidebar = sidebar(&app, lang, refresh_ms(&q));
-    layout(lang, "/", lang.t("Trang chủ", "Home"), main, Some(sidebar))
+    counted_page(&app, None, |beacon| {
+        layout(
+            lang,
+            "/",
+            lang.t("Trang chủ", "Home"),
+            main,
+            Some(sidebar),
+            beacon,
+        )
+    })
 }
 
 /// `GET /articles/{id}`: an article, counted as a view of it; the 404 page for unknown ids.
@@ -76,15 +101,19 @@ pub async fn article(State(app): AppState, Path(id): Path<String>, Query(q): Par
             h1 { (title) }
             p.meta {
                 (lang.date_time(a.published_at)) " · " (lang.t("Lượt xem", "Views")) ": "
-                span #article-views { (late("article-views")) }
+                span #article-views data-article=(a.id) {
+                    (app.counter.article_stats(a.id).views.total)
+                }
             }
             p { (body) }
         }
     };
     let sidebar = sidebar(&app, lang, refresh_ms(&q));
     let path = format!("/articles/{}", a.id);
-    let page = layout(lang, &path, &title, main, Some(sidebar));
-    // The extension tells the CountLayer to count a view of this article.
+    let page = counted_page(&app, Some(a.id), |beacon| {
+        layout(lang, &path, &title, main, Some(sidebar), beacon)
+    });
+    // The extension tells the CountLayer to count a view of this article (in server mode).
     (Extension(a.id), page).into_response()
 }
 
@@ -106,7 +135,11 @@ fn not_found_page(lang: Lang) -> Response {
             a href=(lang.home()) { (lang.t("Về trang chủ", "Back to the home page")) }
         }
     };
-    (StatusCode::NOT_FOUND, layout(lang, "/", title, main, None)).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        layout(lang, "/", title, main, None, None),
+    )
+        .into_response()
 }
 
 /// `?refresh=MS`: how often the statistics box refreshes (default 5 s, 50 ms to 1 hour).
@@ -122,13 +155,24 @@ fn sidebar(app: &App, lang: Lang, refresh: u64) -> Markup {
         ("Hôm nay", "Today", "top-today", Period::Today),
         ("Trong tuần", "This week", "top-week", Period::ThisWeek),
     ];
+    let now = app.counter.stats();
     let stats = [
-        ("Đang truy cập", "Online now", "vc-online"),
-        ("Hôm nay", "Today", "vc-today"),
-        ("Hôm qua", "Yesterday", "vc-yesterday"),
-        ("Trong tuần", "This week", "vc-week"),
-        ("Trong tháng", "This month", "vc-month"),
-        ("Tổng lượt truy cập", "Total visits", "vc-total"),
+        ("Đang truy cập", "Online now", "vc-online", now.online),
+        ("Hôm nay", "Today", "vc-today", now.visits.today),
+        ("Hôm qua", "Yesterday", "vc-yesterday", now.visits.yesterday),
+        ("Trong tuần", "This week", "vc-week", now.visits.this_week),
+        (
+            "Trong tháng",
+            "This month",
+            "vc-month",
+            now.visits.this_month,
+        ),
+        (
+            "Tổng lượt truy cập",
+            "Total visits",
+            "vc-total",
+            now.visits.total,
+        ),
     ];
     html! {
         section.box #most-read {
@@ -155,8 +199,8 @@ fn sidebar(app: &App, lang: Lang, refresh: u64) -> Markup {
         section.box #vc-stats data-refresh=(refresh) {
             h3 { (lang.t("Thống kê truy cập", "Visitor statistics")) }
             ul {
-                @for (vi, en, id) in stats {
-                    li { (lang.t(vi, en)) ": " b #(id) { (late(id)) } }
+                @for (vi, en, id, n) in stats {
+                    li { (lang.t(vi, en)) ": " b #(id) { (grouped(n)) } }
                 }
             }
             img #vc-chart src={ "/chart.svg?days=30" (lang.t("", "&lang=en")) }
@@ -167,8 +211,16 @@ fn sidebar(app: &App, lang: Lang, refresh: u64) -> Markup {
     }
 }
 
-/// The page around `main`: header, navigation, language switch, sidebar, footer.
-fn layout(lang: Lang, path: &str, title: &str, main: Markup, sidebar: Option<Markup>) -> Markup {
+/// The page around `main`: header, navigation, language switch, sidebar, footer, and the
+/// beacon's script in beacon mode.
+fn layout(
+    lang: Lang,
+    path: &str,
+    title: &str,
+    main: Markup,
+    sidebar: Option<Markup>,
+    beacon: Option<String>,
+) -> Markup {
     let site = lang.t(
         "Cổng Thông tin điện tử tỉnh Hòa Lâm",
         "Hòa Lâm Province Web Portal",
@@ -212,6 +264,9 @@ fn layout(lang: Lang, path: &str, title: &str, main: Markup, sidebar: Option<Mar
                         "Example site of the visitor-counter library; the province and the news \
                          are fictional. The site uses the vc_id cookie to count visits.",
                     ))
+                }
+                @if let Some(beacon) = beacon {
+                    (PreEscaped(beacon))
                 }
                 @if sidebar.is_some() {
                     script { (PreEscaped(SCRIPT)) }
