@@ -7,6 +7,12 @@
            any framework: the one place the exclusions and the visitor identity are decided."
 )]
 #![cfg_attr(
+    feature = "web",
+    doc = "- [`Beacon`] (feature `web`): beacon mode, for pages served through a page cache: \
+           the pages' script and the request it sends, which the rules count instead of the \
+           pages."
+)]
+#![cfg_attr(
     feature = "tower",
     doc = "- [`CountLayer`] (feature `tower`): a tower layer (axum 0.8) that counts page views \
            with one line."
