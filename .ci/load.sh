@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Load test of an example: requests per second with its counting (the tower layer in the axum
 # news portal `server`, or the `web::actix::Count` middleware in `actix`) and without it
-# (`--no-count`), for new visitors (no cookie: every request is a new visitor) and returning
-# visitors (one fixed vc_id cookie), on `/` and `/articles/1`.
+# (`--no-count`), on `/` and `/articles/1`, for two kinds of visitor:
+# - new: no cookie, and a User-Agent no other request has (a wrk Lua script numbers a browser's
+#   Chrome version). The rules count a request without a cookie under the day's id of its
+#   address and User-Agent, so wrk's requests, all from 127.0.0.1, are each a new visitor only
+#   if their User-Agents differ. Each new User-Agent also misses the bot-verdict cache (the
+#   crawler automata run: under 1 us), which real new visitors, with common User-Agents, rarely do;
+# - returning: one fixed plain vc_id cookie, so one visitor.
+# Both servers run with `--pace-limit 0` (LOAD_PACE_LIMIT): at the default limit, 60 page views
+# of a visitor a minute, nearly every returning request would be excluded (`Exclusion::Pace`).
+# The pace check's own cost is measured by `benches/hit.rs` (`rules/...`).
 #
 #   bash .ci/load.sh      # env: LOAD_ROUNDS=3 LOAD_DURATION=10s LOAD_THREADS=2 LOAD_CONNS=32
 #   LOAD_EXAMPLE=actix bash .ci/load.sh     # the actix example (or `bash .ci/load-actix.sh`)
@@ -24,8 +32,11 @@ CONNS=${LOAD_CONNS:-32}
 WARMUP=${LOAD_WARMUP:-2s}
 PATHS=(/ /articles/1)
 MODES=(count nocount)
+PACE_LIMIT=${LOAD_PACE_LIMIT:-0}
 # wrk sends no User-Agent, which the counter treats as a bot (not counted): send a browser's.
 UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'
+# New visitors: the same browser, its version numbered by wrk thread and request.
+NEW_UA_FORMAT='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.%d.%d Safari/537.36'
 RETURNING_COOKIE='vc_id=0123456789abcdef0123456789abcdef'
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -48,8 +59,25 @@ case $EXAMPLE in
 esac
 cargo build --release --example "$EXAMPLE"
 SERVER=target/release/examples/$EXAMPLE
+PACE_ARGS=(--pace-limit "$PACE_LIMIT")
+echo "servers run with --pace-limit $PACE_LIMIT"
 
 TMP=$(mktemp -d)
+# Every request a new visitor: a User-Agent no other request of the run has. `setup` runs in
+# wrk's main Lua state and gives each thread its number; `request` runs in the thread's own.
+cat >"$TMP/new-visitors.lua" <<LUA
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+local n = 0
+function request()
+  n = n + 1
+  wrk.headers["User-Agent"] = string.format("$NEW_UA_FORMAT", tid, n)
+  return wrk.format()
+end
+LUA
 declare -A PID PORT # mode -> server pid, port
 stop_server() {
   local mode=$1 pid=${PID[$1]:-}
@@ -66,7 +94,8 @@ trap 'stop_all; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 # GET $2 from 127.0.0.1:$1 with bash's /dev/tcp; prints the response (no curl needed).
-# Without a User-Agent, so not counted; page_view sends a browser's (a new visitor's view).
+# Without a User-Agent, so not counted; page_view sends a browser's, without a cookie (counted,
+# every one under the same cookieless visitor).
 http_get() {
   local port=$1 path=$2 extra=${3:-}
   (
@@ -87,7 +116,7 @@ start_server() {
     port=$((20000 + RANDOM % 40000))
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi # taken
     [ "$fresh" = fresh ] && rm -f "$TMP/$mode.snapshot"
-    "$SERVER" --addr "127.0.0.1:$port" --snapshot "$TMP/$mode.snapshot" "${extra[@]}" >"$TMP/server-$mode.log" 2>&1 &
+    "$SERVER" --addr "127.0.0.1:$port" --snapshot "$TMP/$mode.snapshot" "${PACE_ARGS[@]}" "${extra[@]}" >"$TMP/server-$mode.log" 2>&1 &
     pid=$!
     PID[$mode]=$pid
     for _ in $(seq 100); do
@@ -117,7 +146,10 @@ cpu_ticks() {
 run_wrk() {
   local port=$1 path=$2 visitor=$3 dur=$4 out
   local args=(-t"$THREADS" -c"$CONNS" -d"$dur" --timeout 5s -H "User-Agent: $UA" -H 'Accept: text/html')
-  [ "$visitor" = returning ] && args+=(-H "Cookie: $RETURNING_COOKIE")
+  case $visitor in
+    new) args+=(-s "$TMP/new-visitors.lua") ;;
+    returning) args+=(-H "Cookie: $RETURNING_COOKIE") ;;
+  esac
   out=$(wrk "${args[@]}" "http://127.0.0.1:$port$path")
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
     grep -E 'Non-2xx|Socket errors' <<<"$out" | sed 's/^ */    warning: /' >&2

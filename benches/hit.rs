@@ -1,24 +1,34 @@
 //! Benches of the hot path (`Counter::hit`) and of `Counter::stats`, with the references a
 //! `hit` should be judged against: a bare `DashMap::insert` of the same keys (the floor) and the
-//! `Mutex<HashMap>` counter users write by hand.
+//! `Mutex<HashMap>` counter users write by hand. Also a returning visitor's page view through
+//! `web::Rules` with the pace limit on and off (issue 21; the tower layer's page view and
+//! beacon are in `benches/web.rs`).
 //!
-//! Run with `cargo bench --bench hit`; results and targets are in `BENCHMARKS.md`.
+//! Run with `cargo bench --bench hit`; results and targets are in `BENCHMARKS.md`. With
+//! `VC_BENCH_OPS=<case>` (and `VC_BENCH_N`, default 100,000) the executable runs that many
+//! operations of one case instead, for `valgrind --tool=callgrind` (see [`count_ops`]); with
+//! `VC_BENCH_ALTERNATE=1` it compares pace limit on and off in alternated blocks (see
+//! [`alternated`]).
 //!
-//! Every counter uses the default `SystemClock` (the clock read is part of each `hit`) and an
-//! online window and session timeout long enough (30 and 60 minutes) that prefilled sessions stay
-//! live and online for the whole run, so a returning visitor's `hit` is the steady-state path:
-//! no new visit, no unique-visitor insert, no online-queue push. Each bench prefills its counter
-//! once, before measuring.
+//! Every counter but those of `rules/new_minute` (a manual clock, stepped) uses the default
+//! `SystemClock` (the clock read is part of each `hit`), and an online window and session
+//! timeout long enough (30 and 60 minutes) that prefilled sessions stay live and online for the
+//! whole run, so a returning visitor's `hit` is the steady-state path: no new visit, no
+//! unique-visitor insert, no online-queue push. Each bench prefills its counter once, before
+//! measuring.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkGroup, Criterion, Throughput};
 use dashmap::DashMap;
-use visitor_counter::{Counter, VisitorId};
+use time::macros::datetime;
+use visitor_counter::web::{Outcome, Rules};
+use visitor_counter::{Counter, Exclusions, ManualClock, VisitorId};
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// Comfortably above every table size used here, so returning-visitor benches never evict.
@@ -238,12 +248,327 @@ fn stats(c: &mut Criterion) {
     g.finish();
 }
 
+/// A desktop browser's User-Agent: not a bot (the verdict is cached after the first request).
+const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                       (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+
+/// A request's headers as `Rules` reads them from any framework.
+type Request = [(&'static str, String); 2];
+
+/// Each of `keys`' requests: the browser's User-Agent and a plain `vc_id` cookie (32 hex
+/// digits: a returning visitor's own id).
+fn requests(keys: &[u64]) -> Vec<Request> {
+    keys.iter()
+        .map(|&k| {
+            [
+                ("user-agent", BROWSER.to_owned()),
+                ("cookie", format!("vc_id={k:016x}{:016x}", id(k))),
+            ]
+        })
+        .collect()
+}
+
+/// A GET answered 200 with a page, through the rules as an adapter calls them.
+#[inline]
+fn page_view(rules: &Rules, req: &Request) -> Outcome {
+    let verdict = rules.before("GET", &req[..], Some(PEER));
+    rules.after(verdict, 200, || true, None).outcome
+}
+
+/// Rules with the pace limit on and off. On: `u32::MAX`, not the default 60, because these
+/// benches view each of 100k visitors dozens of times a second, so at 60 nearly every view
+/// would be the excluded one; a view under any limit runs the same code (one compare and
+/// one add in the visitor's entry). The `new_minute` benches keep the default 60.
+const PACE: [(&str, u32); 2] = [("pace_off", 0), ("pace_on", u32::MAX)];
+
+/// Rules on `counter` with `pace` (`None`: the default limit) whose counter has seen one page
+/// view of each of `reqs`, through them; `step` is run after each.
+fn prefilled_rules(
+    counter: Counter,
+    pace: Option<u32>,
+    reqs: &[Request],
+    step: impl Fn(),
+) -> Rules {
+    let rules = Rules::new(counter);
+    let rules = match pace {
+        Some(limit) => rules.pace_limit(limit),
+        None => rules,
+    };
+    for req in reqs {
+        assert_eq!(page_view(&rules, req), Outcome::PageView);
+        step();
+    }
+    black_box(rules.counter().stats());
+    assert_eq!(rules.counter().tracked_sessions(), reqs.len());
+    rules
+}
+
+/// Nothing was excluded (the pace limit included): every view measured was a counted one.
+fn assert_all_counted(rules: &Rules) {
+    assert_eq!(rules.counter().exclusions(), Exclusions::default());
+}
+
+/// Single thread, returning visitors, at 100k live sessions: a page view through `web::Rules`
+/// (cookie parsed, bot verdict cached, `Counter::hit`), with the pace limit off and on. Each
+/// visitor is viewed many times a minute: the pace check finds its entry in the current minute.
+fn rules_returning(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rules/returning");
+    configure(&mut g);
+    let n = 100_000;
+    let reqs = requests(&pool(n));
+    for (name, limit) in PACE {
+        let rules = prefilled_rules(counter(NO_EVICTION), Some(limit), &reqs, || ());
+        let mut i = 0;
+        g.bench_function(format!("{name}/{}", label(n)), |b| {
+            b.iter(|| {
+                let outcome = page_view(&rules, black_box(&reqs[i]));
+                i += 1;
+                if i == reqs.len() {
+                    i = 0;
+                }
+                outcome
+            })
+        });
+        assert_all_counted(&rules);
+    }
+    g.finish();
+}
+
+/// The time between two views of one visitor in the `new_minute` benches: just over the pace
+/// window, so every view starts the visitor's minute afresh.
+const REVISIT: Duration = Duration::from_secs(61);
+
+/// A counter on a manual clock at 00:05 (the benches advance it by at most a few hours).
+fn counter_on(clock: &ManualClock) -> Counter {
+    Counter::builder()
+        .online_window(30 * MINUTE)
+        .session_timeout(60 * MINUTE)
+        .max_sessions(NO_EVICTION)
+        .clock(clock.clone())
+        .build()
+        .expect("valid bench configuration")
+}
+
+fn manual_clock() -> ManualClock {
+    ManualClock::new(datetime!(2026-12-07 00:05 UTC))
+}
+
+/// Single thread, returning visitors, each viewed once a minute as a reader would be: the clock
+/// advances [`REVISIT`] / 100k at each view, so each pace check starts a new minute (a fresh
+/// entry, queued for upkeep, which drops it once the minute is over). Pace limit off and at its
+/// default, 60 (which nobody reaches here).
+fn rules_new_minute(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rules/new_minute");
+    configure(&mut g);
+    let n = 100_000;
+    let reqs = requests(&pool(n));
+    let step = REVISIT / n as u32;
+    for (name, limit) in [("pace_off", Some(0)), ("pace_default", None)] {
+        let clock = manual_clock();
+        let rules = prefilled_rules(counter_on(&clock), limit, &reqs, || clock.advance(step));
+        let mut i = 0;
+        g.bench_function(format!("{name}/{}", label(n)), |b| {
+            b.iter(|| {
+                clock.advance(step);
+                let outcome = page_view(&rules, black_box(&reqs[i]));
+                i += 1;
+                if i == reqs.len() {
+                    i = 0;
+                }
+                outcome
+            })
+        });
+        assert_all_counted(&rules);
+    }
+    g.finish();
+}
+
+/// Two threads, returning visitors at 100k live sessions, through `web::Rules`, pace limit off
+/// and on (as in [`rules_returning`]).
+fn rules_two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rules_2_threads/returning");
+    configure(&mut g);
+    let n = 100_000;
+    let reqs = requests(&pool(n));
+    // `contended` hands out keys: here, indexes into `reqs`.
+    let indexes: Vec<u64> = (0..n as u64).collect();
+    for (name, limit) in PACE {
+        let rules = prefilled_rules(counter(NO_EVICTION), Some(limit), &reqs, || ());
+        g.bench_function(format!("{name}/{}", label(n)), |b| {
+            b.iter_custom(|iters| {
+                contended(iters, &indexes, &|i| {
+                    black_box(page_view(&rules, &reqs[i as usize]));
+                })
+            })
+        });
+        assert_all_counted(&rules);
+    }
+    g.finish();
+}
+
+/// Pace limit on against off, as in `rules/returning` and `rules/new_minute`, in alternated
+/// blocks of 200,000 page views (40 rounds, the order reversed every other round): prints
+/// each variant's median time per view and the median over rounds of its difference from
+/// pace off. On a machine that other work keeps busy, criterion's figures, measured one
+/// after the other, move by tens of percent between runs; these pairs move far less.
+fn alternated() {
+    let n = 100_000;
+    let reqs = requests(&pool(n));
+    let within: Vec<_> = PACE
+        .into_iter()
+        .map(|(name, limit)| {
+            let rules = prefilled_rules(counter(NO_EVICTION), Some(limit), &reqs, || ());
+            (name, rules, None)
+        })
+        .collect();
+    alternate("rules/returning", &reqs, &within);
+    drop(within);
+    let step = REVISIT / n as u32;
+    let new_minute: Vec<_> = [("pace_off", Some(0)), ("pace_default", None)]
+        .into_iter()
+        .map(|(name, limit)| {
+            let clock = manual_clock();
+            let rules = prefilled_rules(counter_on(&clock), limit, &reqs, || clock.advance(step));
+            (name, rules, Some(clock))
+        })
+        .collect();
+    alternate("rules/new_minute", &reqs, &new_minute);
+}
+
+/// The rounds of [`alternated`] for one group of variants; each variant goes on through
+/// `reqs` from where its last block stopped (advancing its clock, if it has one, by
+/// [`REVISIT`] over the whole of `reqs`).
+fn alternate(group: &str, reqs: &[Request], variants: &[(&str, Rules, Option<ManualClock>)]) {
+    const ROUNDS: usize = 40;
+    const BLOCK: u32 = 200_000;
+    let step = REVISIT / reqs.len() as u32;
+    let mut ns = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    let mut next = vec![0; variants.len()];
+    for round in 0..ROUNDS {
+        for k in 0..variants.len() {
+            let k = if round % 2 == 0 {
+                k
+            } else {
+                variants.len() - 1 - k
+            };
+            let (_, rules, clock) = &variants[k];
+            let i = &mut next[k];
+            let start = Instant::now();
+            for _ in 0..BLOCK {
+                if let Some(clock) = clock {
+                    clock.advance(step);
+                }
+                black_box(page_view(rules, &reqs[*i]));
+                *i += 1;
+                if *i == reqs.len() {
+                    *i = 0;
+                }
+            }
+            ns[k].push(start.elapsed().as_nanos() as f64 / f64::from(BLOCK));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = variants[0].0;
+    for (k, (name, rules, _)) in variants.iter().enumerate() {
+        assert_all_counted(rules);
+        let diff: Vec<f64> = ns[k].iter().zip(&ns[0]).map(|(a, b)| a - b).collect();
+        eprintln!(
+            "{group}/{name}: median {:.1} ns a view; minus {base}, median of {ROUNDS} round \
+             pairs: {:+.1} ns",
+            median(ns[k].clone()),
+            median(diff),
+        );
+    }
+}
+
+/// Runs `n` operations of a case, to count their instructions with callgrind:
+///
+/// ```sh
+/// VC_BENCH_OPS=rules_pace_on valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+///     --collect-atstart=no --toggle-collect='*measured_ops*' target/release/deps/hit-<hash>
+/// ```
+///
+/// Only [`measured_ops`] is counted (not the prefill); divide the "Collected" total by `n`.
+/// Cases: `hit` (`Counter::hit`, returning, 100k), `rules_pace_off` and `rules_pace_on` (as
+/// `rules/returning`), `new_minute_pace_off` and `new_minute_pace_default` (as
+/// `rules/new_minute`).
+fn count_ops(case: &str, n: u64) {
+    let visitors = 100_000;
+    let keys = pool(visitors);
+    let reqs = requests(&keys);
+    let mut i = 0;
+    let mut next = || {
+        let j = i;
+        i = (i + 1) % visitors;
+        j
+    };
+    let (rules, clock) = match case {
+        "hit" => {
+            let counter = prefilled(&keys, NO_EVICTION);
+            measured_ops(n, &mut || {
+                counter.hit(black_box(VisitorId::from(keys[next()])))
+            });
+            return;
+        }
+        "rules_pace_off" | "rules_pace_on" => {
+            let limit = if case == "rules_pace_on" { u32::MAX } else { 0 };
+            let rules = prefilled_rules(counter(NO_EVICTION), Some(limit), &reqs, || ());
+            (rules, None)
+        }
+        "new_minute_pace_off" | "new_minute_pace_default" => {
+            let limit = (case == "new_minute_pace_off").then_some(0);
+            let clock = manual_clock();
+            let step = || clock.advance(REVISIT / visitors as u32);
+            let rules = prefilled_rules(counter_on(&clock), limit, &reqs, step);
+            (rules, Some(clock))
+        }
+        _ => panic!("VC_BENCH_OPS: unknown case {case}"),
+    };
+    let step = REVISIT / visitors as u32;
+    measured_ops(n, &mut || {
+        if let Some(clock) = &clock {
+            clock.advance(step);
+        }
+        black_box(page_view(&rules, &reqs[next()]));
+    });
+    assert_all_counted(&rules);
+}
+
+/// The operations callgrind counts (`--toggle-collect='*measured_ops*'`).
+#[inline(never)]
+fn measured_ops(n: u64, op: &mut dyn FnMut()) {
+    for _ in 0..n {
+        op();
+    }
+}
+
 criterion_group!(
     benches,
     hit_returning,
     hit_new,
     hit_two_threads,
+    rules_returning,
+    rules_new_minute,
+    rules_two_threads,
     stats,
     clock
 );
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("VC_BENCH_ALTERNATE").is_some() {
+        alternated();
+        return;
+    }
+    if let Ok(case) = std::env::var("VC_BENCH_OPS") {
+        let n = std::env::var("VC_BENCH_N").map_or(100_000, |n| n.parse().expect("VC_BENCH_N"));
+        count_ops(&case, n);
+        eprintln!("{case}: {n} operations");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

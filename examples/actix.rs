@@ -8,7 +8,8 @@
 //! ```
 //!
 //! One `Count` is built before the server and cloned into each worker's `App`, so the workers
-//! share its rules. `--no-count` serves the same app without it, to measure its cost
+//! share its rules. `--pace-limit N` sets its pace limit (default 60 page views a minute per
+//! visitor, 0: none); `--no-count` serves the same app without it, to measure its cost
 //! (`.ci/load-actix.sh`). The numbers on a page include the
 //! view showing them: `Count` counts once the handler has answered, and the page is rendered
 //! when actix-web sends the body, after that ([`Late`]).
@@ -36,6 +37,9 @@ struct Args {
     /// A snapshot file: loaded at start, saved every minute and on exit (default: none)
     #[arg(long, value_name = "PATH")]
     snapshot: Option<PathBuf>,
+    /// Page views of one visitor counted in a minute; those past it are excluded (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = visitor_counter::web::DEFAULT_PACE_LIMIT)]
+    pace_limit: u32,
     /// Serve the same app without the middleware (to measure its cost)
     #[arg(long)]
     no_count: bool,
@@ -125,7 +129,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .autosave(std::time::Duration::from_secs(60));
     }
     let counter = builder.build()?;
-    let (count, counting) = (Count::new(counter.clone()), !args.no_count);
+    let count = Count::new(counter.clone()).pace_limit(args.pace_limit);
+    let counting = !args.no_count;
     let data = Data::new(counter.clone());
     let server = HttpServer::new(move || {
         App::new()

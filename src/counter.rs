@@ -556,7 +556,12 @@ impl Counter {
     ///
     /// [`hit`]: Counter::hit
     pub fn view_article(&self, article: ArticleId, visitor: VisitorId) {
-        let now = self.now();
+        self.view_article_at(article, visitor, self.now());
+    }
+
+    /// [`view_article`](Counter::view_article) at `now`.
+    #[inline]
+    fn view_article_at(&self, article: ArticleId, visitor: VisitorId, now: i64) {
         let articles = &self.inner.articles;
         let counted = articles.dedup.admit(article, visitor, now);
         let keys = self.record(visitor, now, Some((article, counted)));
@@ -848,13 +853,30 @@ impl Counter {
         }
     }
 
-    /// Whether one more page view by `visitor` now stays within `per_minute` page views in
-    /// the visitor's minute (see `visitors/pace.rs`); if so, it is counted against the minute.
-    /// Locks the visitor's shard of the pace table.
+    /// Records a page view by `visitor` now (of `article`, if any, as
+    /// [`view_article`](Counter::view_article) does), unless it would be more than
+    /// `per_minute` page views in the visitor's minute (see `visitors/pace.rs`; 0: no limit):
+    /// then it records nothing and answers false. The web rules count through it. Locks the
+    /// visitor's shard of the pace table, then as `hit` or `view_article`.
     #[cfg(feature = "web")]
     #[inline]
-    pub(crate) fn within_pace(&self, visitor: VisitorId, per_minute: u32) -> bool {
-        self.inner.pace.admit(visitor, self.now(), per_minute)
+    pub(crate) fn record_paced(
+        &self,
+        visitor: VisitorId,
+        article: Option<ArticleId>,
+        per_minute: u32,
+    ) -> bool {
+        let now = self.now();
+        if per_minute > 0 && !self.inner.pace.admit(visitor, now, per_minute) {
+            return false;
+        }
+        match article {
+            Some(a) => self.view_article_at(a, visitor, now),
+            None => {
+                self.record(visitor, now, None);
+            }
+        }
+        true
     }
 
     /// Whether `visitor` has a live session now (a page view less than `session_timeout` ago).

@@ -582,19 +582,10 @@ impl Rules {
         article: Option<ArticleId>,
     ) -> Counted {
         let s = &*self.shared;
-        if s.pace > 0 && !s.counter.within_pace(visitor, s.pace) {
+        if !s.counter.record_paced(visitor, article, s.pace) {
             return self.excluded(Exclusion::Pace);
         }
-        let outcome = match article {
-            Some(a) => {
-                s.counter.view_article(a, visitor);
-                Outcome::ArticleView(a)
-            }
-            None => {
-                s.counter.hit(visitor);
-                Outcome::PageView
-            }
-        };
+        let outcome = article.map_or(Outcome::PageView, Outcome::ArticleView);
         Counted {
             outcome,
             set_cookie: new_cookie.map(|v| self.cookie_header(v.as_str())),
