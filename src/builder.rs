@@ -339,8 +339,6 @@ impl CounterBuilder {
                     self.sync_timeout,
                 )?;
                 let config = crate::sync::engine::Config {
-                    session_timeout: sessions.session_timeout,
-                    dedup_window: dedup.0,
                     max_entries: self.max_sessions,
                 };
                 // A random id: each counter numbers its own parts.

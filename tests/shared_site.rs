@@ -147,10 +147,10 @@ fn three_counters_read_as_one_counter_of_every_page_view() {
     assert!(s.page_views.last_week > 0, "{s:?}");
 }
 
-/// More distinct visitors in a day than the site keeps exactly: the site's sketch is built
-/// from the same hashes as a plain counter's, so the estimates are the same.
+/// More distinct visitors in a day than the site keeps exactly (1,000): the site's estimate
+/// (Redis's HyperLogLog) is within 2% of the plain counter's count; everything else is exact.
 #[test]
-fn past_4096_visitors_a_day_the_estimates_agree_too() {
+fn past_1000_visitors_a_day_the_estimate_is_within_two_percent() {
     if !Server::available() {
         return;
     }
@@ -170,9 +170,27 @@ fn past_4096_visitors_a_day_the_estimates_agree_too() {
     sync_all(&counters);
     let want = one.stats();
     assert!(want.visitors.today > 5_800, "{want:?}");
+    let near = |got: u64, want: u64| got.abs_diff(want) * 50 <= want;
     for c in &counters {
-        assert_eq!(c.stats(), want);
-        assert_eq!(c.history(3), one.history(3));
+        let got = c.stats();
+        assert_eq!(
+            (got.online, &got.visits, &got.page_views),
+            (want.online, &want.visits, &want.page_views)
+        );
+        for (g, w) in [
+            (got.visitors.today, want.visitors.today),
+            (got.visitors.this_week, want.visitors.this_week),
+            (got.visitors.total, want.visitors.total),
+        ] {
+            assert!(near(g, w), "{g} against {w}");
+        }
+        for (g, w) in c.history(3).iter().zip(one.history(3)) {
+            assert_eq!(
+                (g.date, g.visits, g.page_views),
+                (w.date, w.visits, w.page_views)
+            );
+            assert!(near(g.visitors, w.visitors), "{g:?} against {w:?}");
+        }
     }
 }
 
@@ -375,7 +393,13 @@ fn a_part_applied_after_its_call_timed_out_counts_once() {
             .query(&mut server.connection())
             .unwrap();
         keys.iter()
-            .map(|k| redis::cmd("GET").arg(k).query(&mut admin).unwrap())
+            .map(|k| {
+                redis::cmd("HGET")
+                    .arg(k)
+                    .arg("a")
+                    .query(&mut admin)
+                    .unwrap()
+            })
             .collect()
     };
     let started = std::time::Instant::now();
@@ -763,8 +787,8 @@ fn the_sync_thread_follows_the_clock_and_the_last_drop_syncs() {
 
 /// Nothing per visitor outlives its windows: a visitor's entry (its last page view and its
 /// refresh-dedup views) expires a session timeout (or dedup window) and a minute after the
-/// sync, the online sets a few online windows after it; the day's distinct-visitor set after
-/// three days; the totals never.
+/// sync, and leaves the online set once it is an online window and a minute old; the day's
+/// distinct-visitor sets expire after three days; the totals never.
 #[test]
 fn every_key_kept_per_visitor_expires_with_its_window() {
     if !Server::available() {
@@ -797,7 +821,7 @@ fn every_key_kept_per_visitor_expires_with_its_window() {
             .query(&mut server.connection())
             .unwrap()
     };
-    let (mut visitors, mut online) = (0, 0);
+    let mut visitors = 0;
     for k in &keys {
         let name = &k[b"vc:{ttl}:".len()..];
         let t = ttl(k);
@@ -807,24 +831,38 @@ fn every_key_kept_per_visitor_expires_with_its_window() {
                 visitors += 1;
                 assert!((950_000..=960_000).contains(&t), "{t}");
             }
-            [b'o', b'n', b':', ..] => {
-                online += 1;
-                assert!(t > 0 && t <= 3 * 2 * (180_000 + 100_000), "{t}");
-            }
-            [b'x', b':', b'd', ..] => assert!(t > 0 && t <= 3 * 86_400_000, "{t}"),
-            [b's' | b'x' | b'r', b':', b't', ..] | b"cfg" | b"n" | b"ch" | [b'A', b':', ..] => {
+            [b'x' | b'h', b':', b'd', ..] => assert!(t > 0 && t <= 3 * 86_400_000, "{t}"),
+            // Kept as long as the site: its settings, totals, articles, changes and markers,
+            // and the online set, which its entries leave by age.
+            [b's' | b'x' | b'h', b':', b't', ..]
+            | b"cfg"
+            | b"n"
+            | b"ch"
+            | b"chc"
+            | b"mk"
+            | b"on"
+            | [b'A', b':', ..] => {
                 assert_eq!(t, -1, "{}", String::from_utf8_lossy(name))
             }
             _ => assert!(t > 0, "{} has no expiry", String::from_utf8_lossy(name)),
         }
     }
-    assert_eq!((visitors, online), (50, 1));
+    assert_eq!(visitors, 50);
+    let online = |admin: &mut redis::Connection| -> usize {
+        redis::cmd("ZCARD").arg("vc:{ttl}:on").query(admin).unwrap()
+    };
+    assert_eq!(online(&mut admin), 50);
+    // An online window and a minute later, the next sync drops them from the online set.
+    clock.advance(Duration::from_secs(181));
+    c.sync().unwrap();
+    assert_eq!(online(&mut admin), 0);
+    assert_eq!(c.stats().online, 0);
 }
 
 /// Three counters on the system clock, each syncing every 20 ms and saving to its snapshot
 /// every 50 ms, while four threads record page views on them and another keeps reading: no
 /// deadlock between syncs, saves and readings, and once the counters are dropped (each making a
-/// final sync) the site holds every page view and every distinct visitor exactly.
+/// final sync) the site holds every page view exactly, and its distinct visitors within 2%.
 #[test]
 #[ignore = "stress: a few seconds of threads against a real redis-server; .ci/run runs it"]
 fn shared_counters_under_threads_syncs_saves_and_readings_lose_nothing() {
@@ -898,6 +936,12 @@ fn shared_counters_under_threads_syncs_saves_and_readings_lose_nothing() {
     let s = reader.stats();
     assert_eq!(s.page_views.total, hits);
     assert!(hits > 10_000, "{hits} page views");
-    assert_eq!(s.visitors.total, seen.len() as u64);
+    // 3,000 visitors: past the 1,000 the site counts exactly, an estimate within 2%.
+    let want = seen.len() as u64;
+    assert!(
+        s.visitors.total.abs_diff(want) * 50 <= want,
+        "{} visitors against {want}",
+        s.visitors.total
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

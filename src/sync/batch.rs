@@ -168,9 +168,10 @@ impl Batch {
         self.counts.values().map(|c| c.page_views).sum()
     }
 
-    /// Visitors, runs and article views held (what the bound counts).
+    /// Visitors, runs, article views and article views counted alone held (what the bound
+    /// counts).
     pub(crate) fn entries(&self) -> usize {
-        self.lasts.len() + self.runs.len() + self.views.len()
+        self.lasts.len() + self.runs.len() + self.views.len() + self.alone_views.len()
     }
 
     /// Takes in `later`, a batch of page views recorded after these, keeping at most
@@ -256,7 +257,6 @@ impl Batch {
         let mut parts = Vec::new();
         let mut part = Batch {
             counts: self.counts.clone(),
-            alone_views: self.alone_views.clone(),
             ..Batch::default()
         };
         let finish = |part: &mut Batch, parts: &mut Vec<Batch>| {
@@ -290,16 +290,23 @@ impl Batch {
                 }
             }
         }
+        for (&k, &n) in &self.alone_views {
+            part.alone_views.insert(k, n);
+            if part.entries() >= PART_ENTRIES {
+                finish(&mut part, &mut parts);
+            }
+        }
         if !part.is_empty() || parts.is_empty() {
             finish(&mut part, &mut parts);
         }
         parts
     }
 
-    /// The part as the site's script reads it (see `site.lua`): a run's visit threshold is its
-    /// page view less `session_timeout`, a visitor's dedup horizon its last page view less
-    /// `dedup_window`, a view's dedup threshold the view less `dedup_window`.
-    pub(crate) fn encode(&self, session_timeout: i64, dedup_window: i64) -> Vec<u8> {
+    /// The part as the site's script reads it (see `site.lua`), instants in whole
+    /// microseconds: its days (period keys; page views, and the visits and visitors counted
+    /// alone), its visitors (last page view, runs, article views) and the article views counted
+    /// alone.
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + 40 * self.lasts.len() + 30 * self.views.len());
         let index: BTreeMap<i32, u16> = self
             .days
@@ -307,7 +314,7 @@ impl Batch {
             .enumerate()
             .map(|(i, d)| (*d, (i + 1).min(usize::from(u16::MAX)) as u16))
             .collect();
-        let day_index = |d: i32| index.get(&d).copied().unwrap_or(0);
+        let day_index = |d: i32| index.get(&d).copied().unwrap_or(0).to_le_bytes();
         put_u32(&mut out, self.days.len());
         for (d, keys) in &self.days {
             for k in [keys.day, keys.week, keys.month, keys.year] {
@@ -315,7 +322,7 @@ impl Batch {
             }
             let c = self.counts.get(d).copied().unwrap_or_default();
             for n in [c.page_views, c.visits, c.visitors] {
-                out.extend_from_slice(&(n as f64).to_le_bytes());
+                out.extend_from_slice(&(n.min(1 << 53) as i64).to_le_bytes());
             }
         }
         // A part holds at most `PART_ENTRIES` runs and views of a visitor (see `spans`).
@@ -323,31 +330,120 @@ impl Batch {
         put_u32(&mut out, visitors.len());
         for (key, last, runs, views) in visitors {
             out.extend_from_slice(&key.to_be_bytes());
-            out.extend_from_slice(&ordered(last));
-            out.extend_from_slice(&(last.div_euclid(1_000) as f64).to_le_bytes());
-            out.extend_from_slice(&ordered(last.saturating_sub(dedup_window)));
+            out.extend_from_slice(&micros(last).to_le_bytes());
             out.extend_from_slice(&count16(runs.len()));
-            for r in runs {
-                out.extend_from_slice(&day_index(r.day).to_le_bytes());
-                out.extend_from_slice(&ordered(r.at.saturating_sub(session_timeout)));
-                out.extend_from_slice(&ordered(r.prior));
-            }
             out.extend_from_slice(&count16(views.len()));
+            for r in runs {
+                out.extend_from_slice(&day_index(r.day));
+                out.extend_from_slice(&micros(r.at).to_le_bytes());
+                let prior = if r.prior == i64::MIN {
+                    NONE
+                } else {
+                    micros(r.prior)
+                };
+                out.extend_from_slice(&prior.to_le_bytes());
+            }
             for v in views {
                 out.extend_from_slice(&v.article.to_be_bytes());
-                out.extend_from_slice(&day_index(v.day).to_le_bytes());
-                out.extend_from_slice(&ordered(v.at));
-                out.extend_from_slice(&ordered(v.at.saturating_sub(dedup_window)));
+                out.extend_from_slice(&day_index(v.day));
+                out.extend_from_slice(&micros(v.at).to_le_bytes());
             }
         }
         put_u32(&mut out, self.alone_views.len());
         for (&(article, day), &n) in &self.alone_views {
             out.extend_from_slice(&article.to_be_bytes());
-            out.extend_from_slice(&day_index(day).to_le_bytes());
+            out.extend_from_slice(&day_index(day));
             out.extend_from_slice(&(n.min(u64::from(u32::MAX)) as u32).to_le_bytes());
         }
         out
     }
+}
+
+/// What an encoded part names: its visitors' keys, its periods (`d:<day>`, `w:<week>`,
+/// `m:<month>`, `y:<year>`, `t:0`) and its articles, each once, for the keys a call declares.
+/// A part that cannot be read names what was read of it (the site's script refuses it).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Touched {
+    pub visitors: Vec<[u8; 8]>,
+    pub periods: Vec<String>,
+    pub articles: Vec<[u8; 8]>,
+}
+
+/// What an encoded part names (see [`Batch::encode`]).
+pub(crate) fn touched(part: &[u8]) -> Touched {
+    let mut out = Touched::default();
+    let mut r = Reader(part);
+    let _ = (|| -> Option<()> {
+        let days = r.u32()?;
+        for _ in 0..days {
+            let keys: Vec<i32> = (0..4).map(|_| r.i32()).collect::<Option<_>>()?;
+            r.skip(24)?;
+            for (kind, key) in ["d", "w", "m", "y"].iter().zip(keys) {
+                out.periods.push(format!("{kind}:{key}"));
+            }
+        }
+        if days > 0 {
+            out.periods.push("t:0".into());
+        }
+        for _ in 0..r.u32()? {
+            out.visitors.push(r.key()?);
+            r.skip(8)?;
+            let (runs, views) = (r.u16()?, r.u16()?);
+            r.skip(18 * usize::from(runs))?;
+            for _ in 0..views {
+                out.articles.push(r.key()?);
+                r.skip(10)?;
+            }
+        }
+        for _ in 0..r.u32()? {
+            out.articles.push(r.key()?);
+            r.skip(6)?;
+        }
+        Some(())
+    })();
+    for list in [&mut out.visitors, &mut out.articles] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    out.periods.sort_unstable();
+    out.periods.dedup();
+    out
+}
+
+/// Reads an encoded part.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.0 = self.0.get(n..)?;
+        Some(())
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_le_bytes)
+    }
+    fn key(&mut self) -> Option<[u8; 8]> {
+        self.take()
+    }
+}
+
+/// "No page view before this one" in a part: outside the range of instants the crate holds, and
+/// exactly a Lua number.
+const NONE: i64 = -(1 << 53);
+
+/// An instant in whole microseconds (rounded down), as the site's script compares instants.
+pub(crate) fn micros(at: i64) -> i64 {
+    at.div_euclid(1_000)
 }
 
 /// A visitor's runs and views cut into consecutive spans of time of about `PART_ENTRIES - 1`
@@ -405,12 +501,6 @@ fn count16(n: usize) -> [u8; 2] {
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n.min(u32::MAX as usize) as u32).to_le_bytes());
-}
-
-/// An instant as the site's script compares it: the sign bit flipped, big-endian, so that the
-/// bytes order as the instants do (`i64::MIN`, "none", is all zeros).
-pub(crate) fn ordered(at: i64) -> [u8; 8] {
-    ((at as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 #[cfg(test)]
@@ -587,7 +677,7 @@ mod tests {
         assert!(parts.len() >= 9, "{} parts", parts.len());
         for p in &parts {
             assert!(p.entries() <= PART_ENTRIES + 3, "{}", p.entries());
-            assert!(!p.encode(T, T).is_empty());
+            assert!(!p.encode().is_empty());
             p.validate().unwrap();
         }
         let lasts_sent: Vec<(u64, i64)> = parts.iter().flat_map(|p| p.lasts.clone()).collect();
@@ -658,14 +748,5 @@ mod tests {
             .collect();
         assert_eq!(keys.first(), Some(&4));
         assert_eq!(keys.last(), Some(&6));
-    }
-
-    #[test]
-    fn ordered_instants_sort_as_their_bytes() {
-        let mut instants = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX, DAY0];
-        instants.sort_unstable();
-        let bytes: Vec<[u8; 8]> = instants.iter().map(|&t| ordered(t)).collect();
-        assert!(bytes.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(ordered(i64::MIN), [0; 8]);
     }
 }

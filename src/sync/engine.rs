@@ -44,8 +44,8 @@ pub(crate) const LIMIT: usize = 1_000;
 
 /// Where a site's numbers are merged: a call applies a part (once) and answers what changed.
 pub(crate) trait Store: Send {
-    /// Applies `call.part` unless a part numbered `call.seq` or later was applied for this
-    /// counter (`seq` 0: nothing to apply), and answers the records changed since `call.since`.
+    /// Applies `call.part` unless a part numbered `call.seq` was applied for `call.id` already
+    /// (`seq` 0: nothing to apply), and answers the records changed since `call.since`.
     fn call(&mut self, call: &Call<'_>) -> Result<Reply, SyncError>;
 }
 
@@ -56,6 +56,8 @@ pub(crate) struct Call<'a> {
     pub seq: u64,
     pub part: &'a [u8],
     pub since: u64,
+    /// The marker of what the counter read (see [`Mark`]).
+    pub mark: Option<&'a Mark>,
     /// The counter's clock.
     pub now: i64,
     /// Whether to answer the records changed (a part followed by another in the same sync
@@ -63,27 +65,40 @@ pub(crate) struct Call<'a> {
     pub answer: bool,
 }
 
+/// A marker of the site's changes (see `site.lua`, `mk`): while the site holds it, it holds
+/// every change up to its number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub token: String,
+    pub number: String,
+}
+
 /// A [`Store`]'s answer.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Reply {
     /// Names the site's data; another epoch means they were lost and started over.
     pub epoch: String,
+    /// The last part the site applied for the call's counter id.
+    pub applied: u64,
+    /// The call's part number holds another counter's part: two live counters share the id.
+    pub claimed: bool,
     /// The site's last change number.
     pub last: u64,
     /// Visitors online at the call's `now`.
     pub online: u64,
+    /// The server's clock.
+    pub server_now: i64,
+    /// The call's marker is gone: the site lost writes the counter had read.
+    pub lost: bool,
     /// Records changed since `since`, oldest change first, at most [`LIMIT`].
     pub records: Vec<Record>,
-    /// Distinct-visitor sets of the site that passed their exact limit and wait to be replaced
-    /// by a sketch: a call that applies no part replaces one.
-    pub sketches_waiting: u64,
+    /// The marker at or after the last record answered.
+    pub mark: Option<Mark>,
 }
 
 /// How this counter's batches are cut and bounded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Config {
-    pub session_timeout: i64,
-    pub dedup_window: i64,
     /// Visitors, runs and article views the parts in flight and the waiting batch hold at most.
     pub max_entries: usize,
 }
@@ -229,14 +244,31 @@ mod shared_bytes {
     }
 }
 
-/// What waits to reach the site: the parts in flight, then the waiting batch.
+/// What waits to reach the site: the parts in flight, then the waiting batch; and the parts
+/// the site acknowledged lately, kept to be sent again if the site loses them.
 #[derive(Default)]
 struct Pending {
     parts: VecDeque<Part>,
     waiting: Batch,
+    /// This counter's id (see [`Sharing`]).
+    id: u64,
     /// The number the next part gets.
     next_seq: u64,
+    /// Parts of this counter's id the site acknowledged, with when (by the counter's clock),
+    /// for [`RETAIN`] and at most the bound's entries.
+    acked: VecDeque<(Part, i64)>,
+    /// The last part of this counter's id the site acknowledged, and when.
+    acked_seq: u64,
+    acked_at: i64,
 }
+
+/// How long acknowledged parts are kept, to be sent again if the site loses them (a Redis that
+/// crashes under `appendfsync everysec`, a failover to a replica that lagged): a minute.
+pub(crate) const RETAIN: i64 = 60 * 1_000_000_000;
+
+/// How long the site keeps what it knows of a counter that stopped calling (its applied part
+/// number: `site.lua`, `COUNTER_TTL`).
+const COUNTER_TTL: i64 = 30 * 86_400 * 1_000_000_000;
 
 struct Work {
     store: Box<dyn Store>,
@@ -246,15 +278,17 @@ struct Work {
 
 /// A counter's share of a site: what it sends, and what it has read.
 ///
+/// Its id is a random number drawn when it was built. Parts restored from a snapshot keep the
+/// id that numbered them, so a part is applied once whichever counter sends it, and two
+/// counters restored from copies of one snapshot number their own parts apart. A part carries
+/// a digest of its bytes: when the site holds another part under the same id and number (two
+/// live counters share the id: a forked process, a cloned machine), this counter draws a new
+/// id and numbers its parts again.
+///
 /// Locks, in this order: the work mutex (one sync or seal at a time, held across calls to the
 /// store), the view, the pending parts and batch (held briefly; status readings take it).
 pub(crate) struct Sharing {
     config: Config,
-    /// This counter's id: a random number drawn when it was built. Parts restored from a
-    /// snapshot keep the id that numbered them, so a part is applied once whichever counter
-    /// sends it, and two counters restored from copies of one snapshot number their own parts
-    /// apart.
-    id: u64,
     /// False for the sync state of a snapshot restored into a counter that does not share its
     /// site: kept, read and saved, never sent.
     sends: bool,
@@ -272,11 +306,18 @@ pub(crate) struct Cut {
     pub delta: Delta,
 }
 
+/// A random 64-bit number (std's `RandomState`: keys drawn from the OS once per thread).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
 impl Sharing {
     pub(crate) fn new(config: Config, store: Box<dyn Store>, id: u64) -> Sharing {
         Sharing {
             config,
-            id,
             sends: true,
             view: RwLock::new(View::default()),
             work: Mutex::new(Work {
@@ -284,6 +325,7 @@ impl Sharing {
                 spares: Vec::new(),
             }),
             pending: Mutex::new(Pending {
+                id,
                 next_seq: 1,
                 ..Pending::default()
             }),
@@ -300,8 +342,6 @@ impl Sharing {
             }
         }
         let config = Config {
-            session_timeout: 0,
-            dedup_window: 0,
             max_entries: usize::MAX,
         };
         Sharing {
@@ -354,12 +394,10 @@ impl Sharing {
         for part in std::mem::take(&mut pending.waiting).into_parts() {
             let seq = pending.next_seq;
             pending.next_seq += 1;
-            let (session_timeout, dedup_window) =
-                (self.config.session_timeout, self.config.dedup_window);
             pending.parts.push_back(Part {
-                id: self.id,
+                id: pending.id,
                 seq,
-                bytes: Arc::new(part.encode(session_timeout, dedup_window)),
+                bytes: Arc::new(part.encode()),
                 page_views: part.page_views(),
                 entries: part.entries() as u64,
             });
@@ -402,7 +440,7 @@ impl Sharing {
             let mut pending = self.pending.lock();
             self.cut(&mut view, &mut pending, calendar, &mut work.spares, cut);
         }
-        let result = self.send(work, now);
+        let result = self.send(work, now, true);
         let waiting = self.pending_page_views();
         let mut status = self.status.lock();
         status.pending_page_views = waiting;
@@ -426,49 +464,17 @@ impl Sharing {
         pending.waiting.page_views() + pending.parts.iter().map(|p| p.page_views).sum::<u64>()
     }
 
-    /// Calls the store with no part, answering or not, until no distinct-visitor set waits
-    /// for its sketch (each such call replaces one: a few milliseconds of Redis time), so that
-    /// no part adds to a set past its exact limit.
-    fn read(
-        &self,
-        work: &mut Work,
-        since: u64,
-        now: i64,
-        answer: bool,
-    ) -> Result<Reply, SyncError> {
-        let call = |work: &mut Work, answer| {
-            work.store.call(&Call {
-                id: self.id,
-                seq: 0,
-                part: &[],
-                since,
-                now,
-                answer,
-            })
-        };
-        let mut reply = call(work, answer)?;
-        for _ in 0..16 {
-            if reply.sketches_waiting == 0 {
-                break;
-            }
-            reply = call(work, answer)?;
-        }
-        Ok(reply)
-    }
-
     /// Sends the parts in flight (numbered by an earlier sync or a save), then numbers and
-    /// sends the batch that waited behind them, then reads the changes once.
-    fn send(&self, work: &mut Work, now: i64) -> Result<(), SyncError> {
-        let (since, epoch) = {
+    /// sends the batch that waited behind them, then reads the changes; once, if `resend`, sends
+    /// again the parts the site acknowledged and lost.
+    fn send(&self, work: &mut Work, now: i64, resend: bool) -> Result<(), SyncError> {
+        let (since, epoch, mark) = {
             let view = self.view.read();
-            (view.site.since, view.site.epoch.clone())
+            let site = &view.site;
+            (site.since, site.epoch.clone(), site.mark.clone())
         };
         loop {
-            let (next, more) = {
-                let pending = self.pending.lock();
-                let more = pending.parts.len() > 1 || !pending.waiting.is_empty();
-                (pending.parts.front().cloned(), more)
-            };
+            let next = self.pending.lock().parts.front().cloned();
             let Some(part) = next else {
                 // The parts from before are through (or there were none): the batch that
                 // waited behind them is numbered and follows, once.
@@ -485,36 +491,67 @@ impl Sharing {
                 seq: part.seq,
                 part: &part.bytes,
                 since,
+                mark: None,
                 now,
                 answer: false,
             };
-            match work.store.call(&call) {
-                Ok(r) => {
-                    if r.sketches_waiting > 0 && more {
-                        self.read(work, since, now, false)?;
-                    }
-                }
+            let reply = match work.store.call(&call) {
+                Ok(r) => r,
                 // A part the site cannot read would stop every sync: it is dropped, and said.
                 Err(e) if e.is_malformed_part() => {
                     self.pending.lock().parts.pop_front();
                     return Err(e);
                 }
                 Err(e) => return Err(e),
+            };
+            let mut pending = self.pending.lock();
+            if reply.claimed {
+                self.renumber(&mut pending);
+                continue;
             }
-            self.pending.lock().parts.pop_front();
+            pending.parts.pop_front();
+            if part.id == pending.id {
+                pending.acked_seq = pending.acked_seq.max(part.seq);
+                pending.acked_at = now;
+                pending.acked.push_back((part, now));
+            }
         }
-        let mut reply = self.read(work, since, now, true)?;
-        // Data that started over (another epoch, or a change number below what was read: a
-        // Redis restarted from a file older than its last answers) are read from their start.
-        let fresh = epoch.as_ref().is_some_and(|e| *e != reply.epoch) || reply.last < since;
+        let call = |work: &mut Work, since, mark: Option<&Mark>| {
+            let id = self.pending.lock().id;
+            work.store.call(&Call {
+                id,
+                seq: 0,
+                part: &[],
+                since,
+                mark,
+                now,
+                answer: true,
+            })
+        };
+        let mut reply = call(work, since, mark.as_ref())?;
+        self.status.lock().clock_offset = Some(time::Duration::nanoseconds(
+            now.saturating_sub(reply.server_now),
+        ));
+        if self.resend_lost(reply.applied, now) && resend {
+            return self.send(work, now, false);
+        }
+        // Data that started over or lost writes this counter had read (another epoch, its
+        // marker gone, a change number below what was read: a Redis restarted from a file
+        // older than its last answers) are read from their start; so are they by a counter that
+        // has no marker of what it read (restored from a snapshot).
+        let fresh = epoch.as_ref().is_some_and(|e| *e != reply.epoch)
+            || reply.lost
+            || reply.last < since
+            || (since > 0 && mark.is_none());
         if fresh {
-            reply = self.read(work, 0, now, true)?;
+            reply = call(work, 0, None)?;
         }
         let mut records = std::mem::take(&mut reply.records);
         while records.len() % LIMIT == 0 && !records.is_empty() {
             let last = records.last().map_or(0, |r| r.number);
-            let more = self.read(work, last, now, true)?;
+            let more = call(work, last, None)?;
             reply.online = more.online;
+            reply.mark = more.mark;
             if more.records.is_empty() {
                 break;
             }
@@ -529,6 +566,7 @@ impl Sharing {
         for r in &records {
             site.apply(r);
         }
+        site.mark = reply.mark;
         site.online = reply.online;
         site.synced_at = Some(now);
         // Every part is through (nothing numbers more while the work mutex is held): the site's
@@ -537,6 +575,59 @@ impl Sharing {
             view.inflight = Delta::default();
         }
         Ok(())
+    }
+
+    /// Another live counter holds this counter's id: draws a new one, and numbers the parts of
+    /// the old one that wait again, in order, under it.
+    fn renumber(&self, pending: &mut Pending) {
+        let old = pending.id;
+        pending.id = random_u64();
+        pending.next_seq = 1;
+        pending.acked.clear();
+        pending.acked_seq = 0;
+        for part in pending.parts.iter_mut().filter(|p| p.id == old) {
+            part.id = pending.id;
+            part.seq = pending.next_seq;
+            pending.next_seq += 1;
+        }
+    }
+
+    /// When the site holds fewer of this counter's parts than it acknowledged (`applied`, while
+    /// it still keeps what it knows of the counter), puts the acknowledged parts it lost and
+    /// this counter still keeps back in front of those in flight, counts those it no longer
+    /// keeps in the status, and answers whether there are any to send. Drops the acknowledged
+    /// parts older than [`RETAIN`] or past the bound.
+    fn resend_lost(&self, applied: u64, now: i64) -> bool {
+        let mut pending = self.pending.lock();
+        let pending = &mut *pending;
+        let lost =
+            pending.acked_seq > applied && now.saturating_sub(pending.acked_at) < COUNTER_TTL;
+        let mut resent = 0;
+        if lost {
+            let lost_parts: Vec<Part> = pending
+                .acked
+                .drain(..)
+                .map(|(part, _)| part)
+                .filter(|p| p.seq > applied)
+                .collect();
+            resent = lost_parts.len() as u64;
+            for part in lost_parts.into_iter().rev() {
+                pending.parts.push_front(part);
+            }
+            let gone = pending.acked_seq - applied - resent;
+            self.status.lock().lost_parts += gone;
+            pending.acked_seq = applied;
+        }
+        let mut kept: u64 = pending.acked.iter().map(|(p, _)| p.entries).sum();
+        let bound = self.config.max_entries as u64;
+        while let Some((part, at)) = pending.acked.front() {
+            if now.saturating_sub(*at) < RETAIN && kept <= bound {
+                break;
+            }
+            kept -= part.entries;
+            pending.acked.pop_front();
+        }
+        resent > 0
     }
 
     /// How syncing has gone; `live` page views are in the tables' logs, not cut yet.
@@ -628,11 +719,14 @@ mod tests {
             if !self.up.load(Ordering::Relaxed) {
                 return Err(SyncError::new(ErrorKind::Connection, "down"));
             }
+            let mut applied = self.applied.lock();
             if call.seq > 0 {
-                self.applied.lock().push((call.id, call.seq));
+                applied.push((call.id, call.seq));
             }
+            let last = applied.iter().filter(|a| a.0 == call.id).map(|a| a.1).max();
             Ok(Reply {
                 epoch: "e".into(),
+                applied: last.unwrap_or(0),
                 ..Reply::default()
             })
         }
@@ -677,11 +771,7 @@ mod tests {
             up: up.clone(),
             applied: applied.clone(),
         };
-        let config = Config {
-            session_timeout: 1_800 * S,
-            dedup_window: 1_800 * S,
-            max_entries: 500,
-        };
+        let config = Config { max_entries: 500 };
         let sharing = Sharing::new(config, Box::new(store), 7);
         let calendar = Calendar {
             zone: Zone::Fixed(UtcOffset::UTC),

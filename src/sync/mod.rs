@@ -105,4 +105,13 @@ pub struct SyncStatus {
     pub last_synced_at: Option<OffsetDateTime>,
     /// Page views recorded here and not yet in Redis.
     pub pending_page_views: u64,
+    /// This counter's clock minus the Redis server's, at the last call that answered.
+    pub clock_offset: Option<time::Duration>,
+    /// Parts of page views the site acknowledged, then lost (a Redis that crashed under
+    /// `appendfsync everysec`, a failover to a replica that lagged), which this counter no
+    /// longer kept to send again (it keeps them a minute).
+    pub lost_parts: u64,
+    /// The server's `maxmemory-policy` when it is one that evicts keys (the site's keys must
+    /// not be evicted: use `noeviction`), where the server lets the counter read it.
+    pub eviction_policy: Option<String>,
 }

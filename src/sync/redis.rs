@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use redis::{Client, Connection, Script, Value};
 
-use crate::sync::batch::ordered;
-use crate::sync::engine::{Call, Reply, Store, LIMIT};
+use crate::sync::batch::{micros, touched};
+use crate::sync::engine::{random_u64, Call, Mark, Reply, Store, LIMIT};
 use crate::sync::site::Record;
 use crate::sync::{ErrorKind, SyncError};
 
 /// The script every counter of every site runs.
 const SCRIPT: &str = include_str!("site.lua");
 /// The layout of the site's keys and of the script's arguments.
-const SCHEMA: &str = "1";
+const SCHEMA: &str = "2";
 
 /// What a site is made of: every counter of it must have the same.
 #[derive(Clone, Debug)]
@@ -85,29 +85,58 @@ impl RedisStore {
     fn invoke(&mut self, call: &Call<'_>) -> Result<Value, redis::RedisError> {
         self.connect()?;
         let site = &self.site;
-        let online_edge = call.now.saturating_sub(site.online_window);
-        let ms = |ns: i64| ns.div_euclid(1_000_000).saturating_add(60_000).to_string();
-        let epoch = epoch_divisor(site.online_window);
+        let us = |ns: i64| micros(ns).to_string();
+        let entry_ms = site
+            .session_timeout
+            .max(site.dedup_window)
+            .div_euclid(1_000_000)
+            .saturating_add(60_000);
         let mut invocation = self.script.prepare_invoke();
+        // Every key the call may write, declared (a Redis Cluster checks them before the
+        // script runs: a slot moving meanwhile makes the call fail whole, to be sent again).
+        for key in ["cfg", "n", "ch", "chc", "mk", "on"] {
+            invocation.key(format!("{}{key}", self.prefix));
+        }
+        invocation.key(format!("{}c:{:016x}", self.prefix, call.id));
+        let touched = touched(call.part);
+        for v in &touched.visitors {
+            let mut key = format!("{}v:", self.prefix).into_bytes();
+            key.extend_from_slice(v);
+            invocation.key(key);
+        }
+        for period in &touched.periods {
+            for kind in ["s", "x", "h"] {
+                invocation.key(format!("{}{kind}:{period}", self.prefix));
+            }
+        }
+        for a in &touched.articles {
+            let mut key = format!("{}A:", self.prefix).into_bytes();
+            key.extend_from_slice(a);
+            invocation.key(key);
+        }
+        let (mark, mark_number) = call
+            .mark
+            .map_or(("", ""), |m| (m.token.as_str(), m.number.as_str()));
         invocation
-            .key(&self.prefix)
             .arg(SCHEMA)
+            .arg(&self.prefix)
             .arg(format!("{:016x}", call.id))
             .arg(call.seq.to_string())
-            .arg(&ordered(online_edge)[..])
-            .arg(online_edge.div_euclid(1_000).to_string())
-            .arg(epoch.to_string())
+            .arg(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(call.part)))
+            .arg(us(call.now))
             .arg(call.since.to_string())
+            .arg(mark)
+            .arg(mark_number)
             .arg(if call.answer { LIMIT } else { 0 }.to_string())
             .arg(&site.zone)
             .arg(site.week_start.to_string())
-            .arg(site.online_window.to_string())
-            .arg(site.session_timeout.to_string())
-            .arg(site.dedup_window.to_string())
+            .arg(us(site.online_window))
+            .arg(us(site.session_timeout))
+            .arg(us(site.dedup_window))
             .arg(site.initial_visits.to_string())
             .arg(site.initial_page_views.to_string())
-            .arg(ms(site.session_timeout.max(site.dedup_window)))
-            .arg(((epoch << 32) / 1_000_000 * 3).to_string())
+            .arg(entry_ms.to_string())
+            .arg(format!("{:016x}", random_u64()))
             .arg(call.part);
         match self.connection.as_mut() {
             Some(connection) => invocation.invoke(connection),
@@ -116,15 +145,6 @@ impl RedisStore {
             ))),
         }
     }
-}
-
-/// How many of an instant's high 32 bits make an online epoch (see `site.lua`): epochs are
-/// `divisor << 32` nanoseconds long, the shortest such span at least as long as the online
-/// window and a minute.
-fn epoch_divisor(online_window: i64) -> i64 {
-    let span = online_window.saturating_add(60_000_000_000) as u64;
-    let divisor = span.div_ceil(1 << 32).next_power_of_two();
-    divisor.min(1 << 30) as i64
 }
 
 impl Store for RedisStore {
@@ -192,18 +212,24 @@ fn int(v: &Value) -> Option<u64> {
     }
 }
 
-/// Reads the script's answer: `{epoch, duplicate, last change, online, records, sketches
-/// waiting}`, the records as name, change number and the record's hash fields, flattened.
+/// Reads the script's answer: `{epoch, applied, claimed, last change, online, server time,
+/// lost, records, marker, its number}`, the records as name, change number and the record's
+/// hash fields, flattened.
 fn reply(v: Value) -> Result<Reply, SyncError> {
     let Value::Array(items) = v else {
         return Err(bad("not a list"));
     };
-    let [epoch, _duplicate, last, online, Value::Array(records), waiting] = items.as_slice() else {
-        return Err(bad("not six items"));
+    let [epoch, applied, claimed, last, online, server_us, lost, Value::Array(records), mark, mark_number] =
+        items.as_slice()
+    else {
+        return Err(bad("not ten items"));
     };
-    let epoch = bytes(epoch)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| bad("epoch"))?;
+    let text = |v: &Value, what| {
+        bytes(v)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| bad(what))
+    };
+    let number = |v: &Value, what| int(v).ok_or_else(|| bad(what));
     let mut out = Vec::with_capacity(records.len() / 3);
     for r in records.chunks(3) {
         let [name, number, Value::Array(fields)] = r else {
@@ -219,11 +245,23 @@ fn reply(v: Value) -> Result<Reply, SyncError> {
             fields,
         });
     }
+    let server_us = text(server_us, "the server's time")?
+        .parse::<i64>()
+        .map_err(|_| bad("the server's time"))?;
+    let mark = Some(Mark {
+        token: text(mark, "a marker")?,
+        number: text(mark_number, "a marker's number")?,
+    })
+    .filter(|m| !m.token.is_empty());
     Ok(Reply {
-        epoch,
-        last: int(last).ok_or_else(|| bad("the last change number"))?,
-        online: int(online).ok_or_else(|| bad("online"))?,
+        epoch: text(epoch, "epoch")?,
+        applied: number(applied, "the applied part")?,
+        claimed: number(claimed, "claimed")? != 0,
+        last: number(last, "the last change number")?,
+        online: number(online, "online")?,
+        server_now: server_us.saturating_mul(1_000),
+        lost: number(lost, "lost")? != 0,
         records: out,
-        sketches_waiting: int(waiting).ok_or_else(|| bad("sketches waiting"))?,
+        mark,
     })
 }

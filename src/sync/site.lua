@@ -1,100 +1,68 @@
--- visitor-counter: one sync of one counter against its site's state (schema 1).
+-- visitor-counter: one call of one counter against its site's state (schema 2).
 --
--- Run with EVALSHA (see `sync/redis.rs`). Applies a part of a batch of page views, once, and
--- answers with the site's readings that changed since the counter last asked. Every key of a
--- site starts with KEYS[1], "vc:{<site>}:", so a Redis Cluster keeps a site on one node.
+-- Run with EVALSHA (see `sync/redis.rs`). Applies a part of page views, once, and answers with
+-- the names of the site's records that changed since the counter last read. Instants are whole
+-- microseconds since the Unix epoch: Lua's numbers hold them exactly for centuries.
 --
--- Times are 8-byte "ordered" strings: the instant in nanoseconds since the Unix epoch, with
--- the sign bit flipped, big-endian, so that they compare as unsigned numbers. Lua numbers are
--- doubles, so times are never turned into one number: `le` compares them as two 32-bit halves.
--- Everything that needs arithmetic on instants (a visit's threshold, a view's dedup threshold,
--- microseconds for the online set) is computed by the counter and sent.
---
+-- KEYS: every key the call may write (see `sync/redis.rs`); KEYS[1] is the site's `cfg`.
 -- ARGV:
---  1 schema        2 counter id (hex)      3 seq (0: nothing to apply, only read)
---  4 online threshold (ordered: now - online window)
---  5 that threshold in whole microseconds (floor)
---  6 how many of an instant's high 32 bits make an online epoch: an epoch is 2^32 times this
---    nanoseconds long, the shortest such span at least as long as the online window and a
---    minute, so that an instant's epoch is the high half of its ordered form divided by this
+--  1 schema                 2 the site's key prefix, "vc:{<site>}:"
+--  3 counter id (hex)       4 seq (0: nothing to apply)      5 the part's digest (hex)
+--  6 the counter's clock (us)
 --  7 since (the change number the counter has read up to)
---  8 records to answer at most (0: none, a part that is not the last of its sync)
---  9 zone          10 week start        11 online window ns   12 session timeout ns
--- 13 dedup window ns                    14 initial visits      15 initial page views
--- 16 ms a visitor's entry lives         17 ms an online epoch's set lives
--- 18 the part (binary, see `sync/batch.rs`)
+--  8 the counter's marker (see `mk`; empty: none)            9 its change number
+-- 10 change names to answer at most (0: none)
+-- 11 zone  12 week start  13 online window (us)  14 session timeout (us)  15 dedup window (us)
+-- 16 initial visits       17 initial page views
+-- 18 ms a visitor's entry lives                 19 a random token for this call's marker
+-- 20 the part (binary, see `sync/batch.rs`)
 --
 -- Keys under the prefix:
---  cfg              hash: the site's calendar and windows, its epoch
---  c:<id>           the last seq applied for a counter
---  v:<key>          a visitor: its last page view (ordered), the last day it was counted, then
---                   for each article whose view was counted less than the dedup window before
---                   its last page view: the article and when (ordered)
---  on:<epoch>       zset: visitor key -> last page view in microseconds, of the visitors whose
---                   last page view falls in that epoch (at least an online window and a minute
---                   long); epochs before the one the online threshold falls in are dropped
---                   whole
---  oe               set: the epochs that have a zset
---  s:<kind>:<pkey>  a period's summary: v visits, p page views, u distinct visitors (exact),
---                   or h<k> registers holding k (the sketch's histogram), e visitors counted
---                   by a counter past its bound (added, not merged)
---  x:<kind>:<pkey>  a period's distinct visitors while exact (set of 8-byte keys)
---  r:<kind>:<pkey>  a period's sketch registers past 4096 visitors (65536 bytes)
---  cv               the periods whose exact set passed 4096 and waits for its sketch
---  A:<art>          an article's counted views: d:<day>, w:<week>, m:<month>, y:<year>, t
---  ch               zset: changed record (s:... or A:...) -> change number
---  n                the last change number
+--  cfg             hash: the site's calendar and windows, its epoch (when and by whom created)
+--  c:<id>          hash: a counter's last applied seq `a`, and `d<seq>` the digests of its last
+--                  32 parts (a part with a known seq but another digest is another counter's)
+--  v:<key>         a visitor: its last page view, the last day it was counted, then up to 32
+--                  (article, instant) of the views counted less than a dedup window before it
+--  on              zset: visitor key -> last page view, for online
+--  s:<kind>:<pkey> a period's summary: v visits, p page views, u distinct visitors, o 1 once
+--                  its exact set overflowed, e visitors counted alone by a counter past its
+--                  bound (days only)
+--  x:<kind>:<pkey> a period's distinct visitors while at most 1000 (set of visitor keys)
+--  h:<kind>:<pkey> a period's distinct visitors as a HyperLogLog (always)
+--  A:<art>         an article's counted views: d:<day>, w:<week>, m:<month>, y:<year>, t
+--  ch              zset: changed record (s:... or A:...) -> change number; `chc` the cursor of
+--                  its cleanup
+--  n               the last change number
+--  mk              zset: markers, <token> -> a change number: a call that answers adds one for
+--                  the last change number if it has none; the last 10,000 are kept. A counter
+--                  keeps the marker at or after what it read, and shows it: if it is gone, the
+--                  site lost writes the counter had read.
 -- kind: d day, w week, m month, y year, t total (period key 0).
 
-local P = KEYS[1]
-local epoch_div = tonumber(ARGV[6])
-local SCHEMA = '1'
-local EXACT_LIMIT = 4096
+local P = ARGV[2]
+local SCHEMA = '2'
+local EXACT = 1000
+local ENTRY_ARTICLES = 32
+local DIGESTS = 32
+local MARKERS = 10000
 local DAY = 86400
+-- A run's prior page view when there is none (see `sync/batch.rs`).
+local NONE = -9007199254740992
 
 -- How long each kind's summary and sets live (seconds); a total never expires.
 local SUMMARY_TTL = { d = 514 * DAY, w = 3 * 7 * DAY, m = 100 * DAY, y = 800 * DAY }
 local SET_TTL = { d = 3 * DAY, w = 3 * 7 * DAY, m = 70 * DAY, y = 800 * DAY }
 local COUNTER_TTL = 30 * DAY
 
--- a <= b, for two instants given as the (high, low) 32-bit halves of their ordered form.
-local function before(ah, al, bh, bl)
-  return ah < bh or (ah == bh and al <= bl)
-end
-
--- a <= b, for two ordered times.
-local function le(a, b)
-  local ah, al = struct.unpack('>I4I4', a)
-  local bh, bl = struct.unpack('>I4I4', b)
-  return before(ah, al, bh, bl)
-end
-
--- The sketch register and rank of a visitor key (the key's big-endian bytes: the register is
--- its top 16 bits, the rank one more than the leading zeros of the 48 bits below them).
-local function hll(k)
-  local b1, b2 = string.byte(k, 1, 2)
-  local rank = 1
-  for i = 3, 8 do
-    local b = string.byte(k, i)
-    if b == 0 then
-      rank = rank + 8
-    else
-      while b < 128 do
-        b = b * 2
-        rank = rank + 1
-      end
-      return b1 * 256 + b2, rank
-    end
-  end
-  return b1 * 256 + b2, rank
-end
+local t = redis.call('TIME')
+local server_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now_us = tonumber(ARGV[6])
 
 -- The site: created by the first counter, checked for every other one.
 local cfg = P .. 'cfg'
-local mine = { ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], SCHEMA }
-local names = { 'zone', 'week_start', 'online_window', 'session_timeout', 'article_dedup_window', 'schema' }
-local site = redis.call('HMGET', cfg, 'zone', 'week_start', 'online_window', 'session_timeout',
-  'article_dedup_window', 'schema', 'epoch')
+local mine = { ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], SCHEMA }
+local names = { 'zone', 'week_start', 'online_window_us', 'session_timeout_us', 'dedup_window_us', 'schema' }
+local site = redis.call('HMGET', cfg, names[1], names[2], names[3], names[4], names[5], names[6], 'epoch')
 local epoch = site[7]
 local changes, nchanges = {}, 0
 local function changed(name)
@@ -104,13 +72,12 @@ local function changed(name)
   end
 end
 if not epoch then
-  local t = redis.call('TIME')
-  epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[2]
+  epoch = t[1] .. '.' .. t[2] .. '.' .. ARGV[3]
   redis.call('HSET', cfg, names[1], mine[1], names[2], mine[2], names[3], mine[3], names[4], mine[4],
     names[5], mine[5], names[6], mine[6], 'epoch', epoch)
-  if ARGV[14] ~= '0' or ARGV[15] ~= '0' then
-    redis.call('HINCRBY', P .. 's:t:0', 'v', ARGV[14])
-    redis.call('HINCRBY', P .. 's:t:0', 'p', ARGV[15])
+  if ARGV[16] ~= '0' or ARGV[17] ~= '0' then
+    redis.call('HINCRBY', P .. 's:t:0', 'v', ARGV[16])
+    redis.call('HINCRBY', P .. 's:t:0', 'p', ARGV[17])
     changed('s:t:0')
   end
 else
@@ -122,27 +89,21 @@ else
   end
 end
 
-local seq = tonumber(ARGV[3])
-local ck = P .. 'c:' .. ARGV[2]
-local applied = tonumber(redis.call('GET', ck) or '0')
-local duplicate = 0
+local seq = tonumber(ARGV[4])
+local ck = P .. 'c:' .. ARGV[3]
+local applied = tonumber(redis.call('HGET', ck, 'a') or '0')
+local claimed = 0
 
-if seq > 0 and seq <= applied then
-  duplicate = 1
-elseif seq > 0 then
-  -- Walk the whole part before writing anything: a malformed part changes nothing.
-  local part = ARGV[18]
+-- Reads the part (raising an error if it cannot be read): its days, visitors and views counted
+-- alone.
+local function parse(part)
   local pos = 1
   local function read(format)
     local v
     v, pos = struct.unpack(format, part, pos)
     return v
   end
-  local function u16() return read('<I2') end
-  local function u32() return read('<I4') end
-  local function i32() return read('<i4') end
-  local function f64() return read('<d') end
-  local function c8()
+  local function key8()
     if pos + 7 > #part then
       error('short')
     end
@@ -150,73 +111,73 @@ elseif seq > 0 then
     pos = pos + 8
     return v
   end
+
+  -- Days: their period keys, and the counts sent as counts.
+  -- (Each value is read in a statement of its own: Lua does not say in which order it
+  -- evaluates the fields of a table constructor.)
   local days = {}
-  local ok, why = pcall(function()
-    for i = 1, u32() do
-      local dk = i32()
-      local wk = i32()
-      local mk = i32()
-      local d = { day = dk, week = wk, month = mk, year = i32() }
-      d.names = { 'd:' .. d.day, 'w:' .. d.week, 'm:' .. d.month, 'y:' .. d.year, 't:0' }
-      d.page_views = f64()
-      d.visits = f64()
-      d.visitors = f64()
-      days[i] = d
-    end
-    local function day()
-      if not days[u16()] then
-        error('no such day')
-      end
-    end
-    for _ = 1, u32() do
-      c8(); c8(); f64(); c8()
-      for _ = 1, u16() do
-        day()
-        c8(); c8()
-      end
-      for _ = 1, u16() do
-        c8(); day(); c8(); c8()
-      end
-    end
-    for _ = 1, u32() do
-      c8(); day(); u32()
-    end
-  end)
-  if not ok or pos ~= #part + 1 then
-    return redis.error_reply('VC_PART malformed part: ' .. (ok and 'bytes left over' or tostring(why)))
+  for i = 1, read('<I4') do
+    local dk, wk, mk, yk = read('<i4'), read('<i4'), read('<i4'), read('<i4')
+    local d = { day = dk, names = { 'd:' .. dk, 'w:' .. wk, 'm:' .. mk, 'y:' .. yk, 't:0' } }
+    d.page_views = read('<i8')
+    d.visits = read('<i8')
+    d.alone = read('<i8')
+    d.fresh = {}
+    days[i] = d
   end
-  pos = 1 + 4 + 40 * #days
+  local function day()
+    local d = days[read('<I2')]
+    if not d then
+      error('no such day')
+    end
+    return d
+  end
+  -- Visitors: key, last page view, runs (day, instant, prior page view or 0), views (article,
+  -- day, instant).
+  local visitors = {}
+  for i = 1, read('<I4') do
+    local v = { runs = {}, views = {} }
+    v.key = key8()
+    v.last = read('<i8')
+    local nruns, nviews = read('<I2'), read('<I2')
+    for j = 1, nruns do
+      local r = {}
+      r.day = day()
+      r.at = read('<i8')
+      r.prior = read('<i8')
+      v.runs[j] = r
+    end
+    for j = 1, nviews do
+      local w = {}
+      w.art = key8()
+      w.day = day()
+      w.at = read('<i8')
+      v.views[j] = w
+    end
+    visitors[i] = v
+  end
+  local alone = {}
+  for i = 1, read('<I4') do
+    local a = {}
+    a.art = key8()
+    a.day = day()
+    a.n = read('<I4')
+    alone[i] = a
+  end
+  if pos ~= #part + 1 then
+    error('bytes left over')
+  end
+  return days, visitors, alone
+end
 
-  -- Per day of the part: visits, page views, the visitors first seen that day.
-  local visits, page_views, fresh = {}, {}, {}
-  for i, d in ipairs(days) do
-    visits[i], page_views[i], fresh[i] = d.visits, d.page_views, {}
-  end
-  -- Adds n to t[a][b].
-  local function tally(t, a, b, n)
-    local r = t[a]
-    if not r then
-      r = {}
-      t[a] = r
-    end
-    r[b] = (r[b] or 0) + n
-  end
-  -- Article views counted, by article, then day.
-  local articles = {}
-  local function count_view(art, di, n)
-    tally(articles, art, di, n)
-  end
+-- Applies a part that was read.
+local function apply(days, visitors, alone)
+  local session_us, dedup_us = tonumber(ARGV[14]), tonumber(ARGV[15])
 
-  -- Visitors: their entries read at once, then each with its runs (the page views that may
-  -- start a visit or a local day) and its article views, in time order.
-  local n_visitors = u32()
-  local start = pos
+  -- The visitors' entries, read at once.
   local keys = {}
-  for i = 1, n_visitors do
-    keys[i] = P .. 'v:' .. c8()
-    pos = pos + 24
-    pos = pos + 18 * u16()
-    pos = pos + 26 * u16()
+  for i, v in ipairs(visitors) do
+    keys[i] = P .. 'v:' .. v.key
   end
   local entries = {}
   for i = 1, #keys, 500 do
@@ -225,217 +186,167 @@ elseif seq > 0 then
       entries[i + j - 1] = got[j]
     end
   end
-  pos = start
-  local dedup_on = ARGV[13] ~= '0'
-  local moved_in, moved_out = {}, {}
-  for i = 1, n_visitors do
-    local key = c8()
-    local entry = entries[i]
-    local lh, ll, lastday, counted = false, false, false, false
+
+  local views = {}  -- article -> day -> views counted
+  local function count(art, d, n)
+    local by_day = views[art] or {}
+    views[art] = by_day
+    by_day[d] = (by_day[d] or 0) + n
+  end
+  local online = {}
+  for i, v in ipairs(visitors) do
+    -- The entry: last page view, last day counted, articles counted (a foreign value: none).
+    local entry, last, lastday, counted = entries[i], false, false, {}
     if entry and #entry >= 12 and (#entry - 12) % 16 == 0 then
-      lh, ll, lastday = struct.unpack('>I4I4<i4', entry)
-      if #entry > 12 then
-        counted = {}
-        for p = 13, #entry, 16 do
-          local art, ch, cl = struct.unpack('c8>I4I4', entry, p)
-          counted[art] = { ch, cl }
+      last, lastday = struct.unpack('<i8<i4', entry)
+      for p = 13, #entry, 16 do
+        local art, at = struct.unpack('c8<i8', entry, p)
+        counted[art] = at
+      end
+    end
+    for _, r in ipairs(v.runs) do
+      -- The visitor's page view before this run, on the sending counter, is the site's
+      -- knowledge too; a visit starts when the latest page view it knows is a session timeout
+      -- or more before the run.
+      if r.prior ~= NONE and (not last or r.prior > last) then
+        last = r.prior
+      end
+      if not last or r.at - last >= session_us then
+        r.day.visits = r.day.visits + 1
+      end
+      if lastday ~= r.day.day then
+        r.day.fresh[#r.day.fresh + 1] = v.key
+        if not lastday or lastday < r.day.day then
+          lastday = r.day.day
+        end
+      end
+      if not last or r.at > last then
+        last = r.at
+      end
+    end
+    for _, w in ipairs(v.views) do
+      local c = counted[w.art]
+      if dedup_us == 0 or not c or w.at - c >= dedup_us then
+        count(w.art, w.day, 1)
+        if dedup_us > 0 then
+          counted[w.art] = w.at
         end
       end
     end
-    -- The online set the visitor is filed in is its stored last page view's epoch.
-    local filed = lh and math.floor(lh / epoch_div)
-    local fh, fl, final_us, eh, el, n_runs
-    fh, fl, final_us, eh, el, n_runs, pos = struct.unpack('>I4I4<d>I4I4<I2', part, pos)
-    local dirty = false
-    for _ = 1, n_runs do
-      local di, th, tl, ph, pl
-      di, th, tl, ph, pl, pos = struct.unpack('<I2>I4I4I4I4', part, pos)
-      -- The visitor's page view before this run (on the sending counter) is part of the site's
-      -- knowledge from now on; a visit starts when the latest page view it knows is a session
-      -- timeout or more before the run's.
-      if (ph ~= 0 or pl ~= 0) and (not lh or not before(ph, pl, lh, ll)) then
-        lh, ll = ph, pl
-      end
-      if not lh or before(lh, ll, th, tl) then
-        visits[di] = visits[di] + 1
-      end
-      local d = days[di].day
-      if lastday ~= d then
-        local f = fresh[di]
-        f[#f + 1] = key
-        if not lastday or lastday < d then
-          lastday = d
-          dirty = true
-        end
+    if not last or v.last > last then
+      last = v.last
+    end
+    online[#online + 1] = string.format('%d', last)
+    online[#online + 1] = v.key
+    -- Views counted a dedup window or more before the last page view hold nothing back; of the
+    -- others, the latest `ENTRY_ARTICLES`.
+    local kept = {}
+    for art, at in pairs(counted) do
+      if last - at < dedup_us then
+        kept[#kept + 1] = { art, at }
       end
     end
-    local newest_us = false
-    if not lh or not before(fh, fl, lh, ll) then
-      -- Filed under the epoch of its new last page view, and out of its old one.
-      local e = math.floor(fh / epoch_div)
-      if filed and filed ~= e then
-        local r = moved_out[filed] or {}
-        moved_out[filed] = r
-        r[#r + 1] = key
-      end
-      lh, ll, newest_us, dirty = fh, fl, final_us, true
-      local a = moved_in[e] or {}
-      moved_in[e] = a
-      a[#a + 1] = string.format('%d', final_us)
-      a[#a + 1] = key
+    table.sort(kept, function(a, b) return a[2] > b[2] end)
+    local out = { struct.pack('<i8<i4', last, lastday or 0) }
+    for j = 1, math.min(#kept, ENTRY_ARTICLES) do
+      out[#out + 1] = kept[j][1] .. struct.pack('<i8', kept[j][2])
     end
-    local n_views
-    n_views, pos = struct.unpack('<I2', part, pos)
-    for _ = 1, n_views do
-      local art, di, vh, vl, th, tl
-      art, di, vh, vl, th, tl, pos = struct.unpack('c8<I2>I4I4I4I4', part, pos)
-      local c = counted and counted[art]
-      if not dedup_on or not c or before(c[1], c[2], th, tl) then
-        count_view(art, di, 1)
-        if dedup_on then
-          counted = counted or {}
-          counted[art], dirty = { vh, vl }, true
+    redis.call('SET', keys[i], table.concat(out), 'PX', ARGV[18])
+  end
+  for i = 1, #online, 1000 do
+    redis.call('ZADD', P .. 'on', 'GT', unpack(online, i, math.min(i + 999, #online)))
+  end
+  for _, a in ipairs(alone) do
+    count(a.art, a.day, a.n)
+  end
+
+  -- Distinct visitors of each period: its exact set while at most `EXACT`, and its sketch.
+  local fresh = {}  -- period name -> visitor keys new to it
+  for _, d in ipairs(days) do
+    if #d.fresh > 0 then
+      for _, name in ipairs(d.names) do
+        local f = fresh[name] or {}
+        fresh[name] = f
+        for _, k in ipairs(d.fresh) do
+          f[#f + 1] = k
         end
       end
-    end
-    if dirty and lh then
-      -- Views counted a dedup window before the visitor's latest page view can hold back no
-      -- later view of it.
-      local kept = { struct.pack('>I4I4<i4', lh, ll, lastday or 0) }
-      for art, c in pairs(counted or {}) do
-        if not newest_us or not before(c[1], c[2], eh, el) then
-          kept[#kept + 1] = art .. struct.pack('>I4I4', c[1], c[2])
-        end
-      end
-      redis.call('SET', keys[i], table.concat(kept), 'PX', ARGV[16])
     end
   end
-  -- Article views a counter past its bound counted alone.
-  for _ = 1, u32() do
-    local art = c8()
-    local di = u16()
-    count_view(art, di, u32())
-  end
-  for e, members in pairs(moved_out) do
+  for name, members in pairs(fresh) do
+    local s, x, h = P .. 's:' .. name, P .. 'x:' .. name, P .. 'h:' .. name
+    -- A period whose sets expired while its summary lives on (a page view arriving days late)
+    -- keeps the count it has.
+    if redis.call('EXISTS', h) == 0 and redis.call('HEXISTS', s, 'u') == 1 then
+      members = {}
+    end
+    local exact = redis.call('HEXISTS', s, 'o') == 0
     for i = 1, #members, 1000 do
-      redis.call('ZREM', P .. 'on:' .. e, unpack(members, i, math.min(i + 999, #members)))
+      local last = math.min(i + 999, #members)
+      redis.call('PFADD', h, unpack(members, i, last))
+      if exact then
+        redis.call('SADD', x, unpack(members, i, last))
+      end
     end
-  end
-  for e, members in pairs(moved_in) do
-    local ok = P .. 'on:' .. e
-    for i = 1, #members, 1000 do
-      redis.call('ZADD', ok, 'GT', unpack(members, i, math.min(i + 999, #members)))
+    local n
+    if #members == 0 then
+      n = redis.call('HGET', s, 'u')
+    elseif exact then
+      n = redis.call('SCARD', x)
+      if n > EXACT then
+        redis.call('UNLINK', x)
+        redis.call('HSET', s, 'o', 1)
+        exact = false
+      end
     end
-    redis.call('PEXPIRE', ok, ARGV[17])
-    redis.call('SADD', P .. 'oe', e)
-    redis.call('PEXPIRE', P .. 'oe', ARGV[17])
+    if not exact and #members > 0 then
+      n = redis.call('PFCOUNT', h)
+    end
+    redis.call('HSET', s, 'u', n)
+    local ttl = SET_TTL[string.sub(name, 1, 1)]
+    if ttl then
+      redis.call('EXPIRE', h, ttl)
+      if exact then
+        redis.call('EXPIRE', x, ttl)
+      end
+    end
+    changed('s:' .. name)
   end
 
-  -- Distinct visitors: each period's set, exact (a set of keys) up to EXACT_LIMIT, then a
-  -- sketch whose histogram lives in the summary. A period whose sets expired while its summary
-  -- lives on (a page view arriving days late) keeps the count it has.
-  local mode, hist, grown = {}, {}, {}
-  -- Each member's register (as BITFIELD names it) and rank, worked out once for all its sets.
-  local slots = {}
-  local function slot(key)
-    local s = slots[key]
-    if not s then
-      local idx, rank = hll(key)
-      s = { '#' .. idx, rank }
-      slots[key] = s
-    end
-    return s
-  end
-  local function add_all(name, members)
-    local m = mode[name]
-    if not m then
-      if redis.call('EXISTS', P .. 'r:' .. name) == 1 then
-        m = 'r'
-      elseif redis.call('EXISTS', P .. 'x:' .. name) == 1 or
-          redis.call('HEXISTS', P .. 's:' .. name, 'u') + redis.call('HEXISTS', P .. 's:' .. name, 'h0') == 0 then
-        m = 'x'
-      else
-        m = 'frozen'
+  -- Visits and page views; visitors counted alone in their day only (a visitor counted alone on
+  -- several days would count again in each week, month, year and the total).
+  for _, d in ipairs(days) do
+    for k, name in ipairs(d.names) do
+      local s = P .. 's:' .. name
+      if d.page_views ~= 0 then
+        redis.call('HINCRBY', s, 'p', string.format('%d', d.page_views))
       end
-      mode[name] = m
-    end
-    for i = 1, #members, 500 do
-      local last = math.min(i + 499, #members)
-      if m == 'x' then
-        if redis.call('SADD', P .. 'x:' .. name, unpack(members, i, last)) > 0 then
-          grown[name] = true
-        end
-      elseif m == 'r' then
-        -- Each register's highest rank among these members, then the registers they raise.
-        local best, order = {}, {}
-        for j = i, last do
-          local s = slot(members[j])
-          local idx, rank = s[1], s[2]
-          if not best[idx] then
-            order[#order + 1] = idx
-            best[idx] = rank
-          elseif rank > best[idx] then
-            best[idx] = rank
-          end
-        end
-        local get = {}
-        for _, idx in ipairs(order) do
-          get[#get + 1] = 'GET'
-          get[#get + 1] = 'u8'
-          get[#get + 1] = idx
-        end
-        local rk = P .. 'r:' .. name
-        local now = redis.call('BITFIELD', rk, unpack(get))
-        local set = {}
-        local h = hist[name] or {}
-        hist[name] = h
-        for j, idx in ipairs(order) do
-          local old, rank = now[j], best[idx]
-          if rank > old then
-            set[#set + 1] = 'SET'
-            set[#set + 1] = 'u8'
-            set[#set + 1] = idx
-            set[#set + 1] = rank
-            h[old] = (h[old] or 0) - 1
-            h[rank] = (h[rank] or 0) + 1
-          end
-        end
-        if #set > 0 then
-          redis.call('BITFIELD', rk, unpack(set))
-        end
+      if d.visits ~= 0 then
+        redis.call('HINCRBY', s, 'v', string.format('%d', d.visits))
+      end
+      if k == 1 and d.alone ~= 0 then
+        redis.call('HINCRBY', s, 'e', string.format('%d', d.alone))
+      end
+      if d.page_views ~= 0 or d.visits ~= 0 or (k == 1 and d.alone ~= 0) then
+        changed('s:' .. name)
       end
     end
   end
-  for di, members in ipairs(fresh) do
-    if #members > 0 then
-      for _, name in ipairs(days[di].names) do
-        add_all(name, members)
+  for name in pairs(changes) do
+    if string.sub(name, 1, 2) == 's:' then
+      local ttl = SUMMARY_TTL[string.sub(name, 3, 3)]
+      if ttl then
+        redis.call('EXPIRE', P .. name, ttl)
       end
     end
   end
 
-  -- Counts to add, by summary record.
-  local add = {}
-  local function bump(name, field, n)
-    if n ~= 0 then
-      tally(add, name, field, n)
-    end
-  end
-  for di, d in ipairs(days) do
-    for _, name in ipairs(d.names) do
-      bump('s:' .. name, 'p', page_views[di])
-      bump('s:' .. name, 'v', visits[di])
-      bump('s:' .. name, 'e', d.visitors)
-    end
-  end
-
-  -- Articles: add the views; a period kind's field for a new period drops that kind's fields
+  -- Articles: the views, by period; a kind's field for a new period drops that kind's fields
   -- older than the one before it (a reading needs the current and the previous period).
-  for art, by_day in pairs(articles) do
+  for art, by_day in pairs(views) do
     local ak = P .. 'A:' .. art
     local fields = {}
-    for di, n in pairs(by_day) do
-      local d = days[di]
+    for d, n in pairs(by_day) do
       for k = 1, 4 do
         fields[d.names[k]] = (fields[d.names[k]] or 0) + n
       end
@@ -453,97 +364,27 @@ elseif seq > 0 then
     end
     changed('A:' .. art)
   end
-
-  -- Distinct sets that took visitors: their exact count; a set past EXACT_LIMIT waits to be
-  -- replaced by a sketch in a call of its own (see below), still exact meanwhile.
-  for name in pairs(grown) do
-    local xk = P .. 'x:' .. name
-    local n = redis.call('SCARD', xk)
-    redis.call('HSET', P .. 's:' .. name, 'u', n)
-    local ttl = SET_TTL[string.sub(name, 1, 1)]
-    if ttl then
-      redis.call('EXPIRE', xk, ttl)
-    end
-    if n > EXACT_LIMIT then
-      redis.call('SADD', P .. 'cv', name)
-    end
-    changed('s:' .. name)
-  end
-  for name, h in pairs(hist) do
-    for k, c in pairs(h) do
-      if c ~= 0 then
-        redis.call('HINCRBY', P .. 's:' .. name, 'h' .. k, string.format('%d', c))
-      end
-    end
-    changed('s:' .. name)
-  end
-  for name, fields in pairs(add) do
-    for field, n in pairs(fields) do
-      redis.call('HINCRBY', P .. name, field, string.format('%d', n))
-    end
-    changed(name)
-  end
-  for name in pairs(changes) do
-    if string.sub(name, 1, 2) == 's:' then
-      local ttl = SUMMARY_TTL[string.sub(name, 3, 3)]
-      if ttl then
-        redis.call('EXPIRE', P .. name, ttl)
-      end
-    end
-  end
 end
 
--- A call that applies no part replaces one set waiting for it by a sketch of the same
--- visitors (about 10 ms for a set of 4,097); the counter calls again while some wait.
-if seq == 0 then
-  local name = redis.call('SPOP', P .. 'cv')
-  if name then
-    local xk, sk = P .. 'x:' .. name, P .. 's:' .. name
-    local regs, nonzero = {}, 0
-    for _, m in ipairs(redis.call('SMEMBERS', xk)) do
-      local idx, rank = hll(m)
-      local r = regs[idx]
-      if not r then
-        nonzero = nonzero + 1
-        r = 0
-      end
-      if rank > r then
-        regs[idx] = rank
-      end
-    end
-    if nonzero > 0 then
-      local rk = P .. 'r:' .. name
-      redis.call('SET', rk, string.rep('\0', 65536))
-      local h = { [0] = 65536 - nonzero }
-      local set = {}
-      for idx, rank in pairs(regs) do
-        set[#set + 1] = 'SET'
-        set[#set + 1] = 'u8'
-        set[#set + 1] = '#' .. idx
-        set[#set + 1] = rank
-        h[rank] = (h[rank] or 0) + 1
-      end
-      for i = 1, #set, 2000 do
-        redis.call('BITFIELD', rk, unpack(set, i, math.min(i + 1999, #set)))
-      end
-      local ttl = SET_TTL[string.sub(name, 1, 1)]
-      if ttl then
-        redis.call('EXPIRE', rk, ttl)
-      end
-      local fields = {}
-      for k, c in pairs(h) do
-        fields[#fields + 1] = 'h' .. k
-        fields[#fields + 1] = c
-      end
-      redis.call('HDEL', sk, 'u')
-      redis.call('HSET', sk, unpack(fields))
-      redis.call('UNLINK', xk)
-      changed('s:' .. name)
-    end
+if seq > 0 and seq <= applied then
+  -- Sent before: applied already, unless another counter's part has this number.
+  local digest = redis.call('HGET', ck, 'd' .. seq)
+  if digest and digest ~= ARGV[5] then
+    claimed = 1
   end
+elseif seq > 0 then
+  local ok, days, visitors, alone = pcall(parse, ARGV[20])
+  if not ok then
+    return redis.error_reply('VC_PART malformed part: ' .. tostring(days))
+  end
+  apply(days, visitors, alone)
+  applied = seq
+  redis.call('HSET', ck, 'a', seq, 'd' .. seq, ARGV[5])
+  redis.call('HDEL', ck, 'd' .. (seq - DIGESTS))
 end
+redis.call('EXPIRE', ck, COUNTER_TTL)
 
--- Every changed record gets the next change number.
+-- Every changed record gets the next change number, and the call a marker.
 if nchanges > 0 then
   local last = redis.call('INCRBY', P .. 'n', nchanges)
   local number = last - nchanges
@@ -557,42 +398,46 @@ if nchanges > 0 then
     redis.call('ZADD', P .. 'ch', unpack(args, i, math.min(i + 1999, #args)))
   end
 end
--- The part is applied, and its changes numbered: marked applied after everything it writes.
-if seq > applied then
-  redis.call('SET', ck, ARGV[3], 'EX', COUNTER_TTL)
+-- A call that answers marks where the changes are: see `mk`.
+local want = tonumber(ARGV[10])
+if want > 0 then
+  local last = redis.call('GET', P .. 'n') or '0'
+  if redis.call('ZCOUNT', P .. 'mk', last, last) == 0 then
+    redis.call('ZADD', P .. 'mk', last, ARGV[19])
+    redis.call('ZREMRANGEBYRANK', P .. 'mk', 0, -MARKERS - 1)
+  end
 end
 
--- Online: visitors whose last page view is after the threshold, counted in the epochs from
--- the threshold's to now's (at most two: an epoch is longer than the online window). Entries in
--- the threshold's own microsecond are checked against their exact instant. Only a call that
--- answers counts; older epochs are dropped then.
+-- Online: visitors whose last page view is less than an online window before the counter's
+-- clock. Entries are dropped once they are an online window and a minute old by both the
+-- counter's clock and the server's, so that a counter whose clock runs ahead drops nothing
+-- another counter still counts.
+local window_us = tonumber(ARGV[13])
+local oldest = math.min(now_us, server_us) - window_us - 60000000
+redis.call('ZREMRANGEBYSCORE', P .. 'on', '-inf', string.format('(%d', oldest))
 local online = 0
-if ARGV[8] ~= '0' then
-  local first = math.floor(struct.unpack('>I4', ARGV[4]) / epoch_div)
-  for e = first, first + 1 do
-    local ok = P .. 'on:' .. e
-    online = online + redis.call('ZCOUNT', ok, '(' .. ARGV[5], '+inf')
-    for _, key in ipairs(redis.call('ZRANGEBYSCORE', ok, ARGV[5], ARGV[5])) do
-      local entry = redis.call('GET', P .. 'v:' .. key)
-      if entry and #entry >= 12 and not le(string.sub(entry, 1, 8), ARGV[4]) then
-        online = online + 1
-      end
-    end
-  end
-  for _, e in ipairs(redis.call('SMEMBERS', P .. 'oe')) do
-    if tonumber(e) < first then
-      redis.call('UNLINK', P .. 'on:' .. e)
-      redis.call('SREM', P .. 'oe', e)
-    end
-  end
+if want > 0 then
+  online = redis.call('ZCOUNT', P .. 'on', string.format('(%d', now_us - window_us), '+inf')
 end
 
--- The records changed since the counter last read, oldest change first.
-local out = {}
-local listed = {}
-if ARGV[8] ~= '0' then
-  listed = redis.call('ZRANGEBYSCORE', P .. 'ch', '(' .. ARGV[7], '+inf', 'WITHSCORES', 'LIMIT', 0,
-    ARGV[8])
+-- Whether the site lost writes the counter had read: its marker is gone.
+local lost = 0
+if ARGV[8] ~= '' and redis.call('ZSCORE', P .. 'mk', ARGV[8]) ~= ARGV[9] then
+  lost = 1
+end
+
+-- The records changed since the counter last read, oldest change first, and the marker of the
+-- last one listed.
+local out, listed, mark = {}, {}, { '', '0' }
+if want > 0 then
+  listed = redis.call('ZRANGEBYSCORE', P .. 'ch', '(' .. ARGV[7], '+inf', 'WITHSCORES', 'LIMIT', 0, want)
+  -- The first marker at or after the last change listed: while it is there, so is everything
+  -- before it.
+  local upto = #listed > 0 and listed[#listed] or ARGV[7]
+  local m = redis.call('ZRANGEBYSCORE', P .. 'mk', upto, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #m == 2 then
+    mark = m
+  end
 end
 for i = 1, #listed, 2 do
   local name = listed[i]
@@ -600,12 +445,16 @@ for i = 1, #listed, 2 do
   out[#out + 1] = listed[i + 1]
   out[#out + 1] = redis.call('HGETALL', P .. name)
 end
--- Records that expired leave the change list, a few at a time.
-for _, name in ipairs(redis.call('ZRANGE', P .. 'ch', 0, 1)) do
-  if redis.call('EXISTS', P .. name) == 0 then
-    redis.call('ZREM', P .. 'ch', name)
+
+-- Records that expired leave the change list: a few a call, from a cursor that goes round.
+local cursor = redis.call('GET', P .. 'chc') or '0'
+local next_up = redis.call('ZRANGEBYSCORE', P .. 'ch', '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 4)
+for i = 1, #next_up, 2 do
+  if redis.call('EXISTS', P .. next_up[i]) == 0 then
+    redis.call('ZREM', P .. 'ch', next_up[i])
   end
 end
+redis.call('SET', P .. 'chc', #next_up == 8 and next_up[8] or '0')
 
-return { epoch, duplicate, redis.call('GET', P .. 'n') or '0', online, out,
-  redis.call('SCARD', P .. 'cv') }
+return { epoch, string.format('%d', applied), claimed, redis.call('GET', P .. 'n') or '0', online,
+  string.format('%d', server_us), lost, out, mark[1], mark[2] }

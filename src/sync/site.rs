@@ -12,7 +12,7 @@ use crate::calendar::local::PeriodKeys;
 use crate::calendar::periods::{DayRing, Period, PeriodBuckets, Periods, Span};
 use crate::common::bounded;
 use crate::ids::ArticleId;
-use crate::visitors::distinct::{estimate, HISTOGRAM};
+use crate::sync::engine::Mark;
 use crate::visitors::traffic::{Tally, TrafficCounts};
 use crate::visitors::unique::UniqueCounts;
 
@@ -31,6 +31,9 @@ pub(crate) struct Site {
     pub epoch: Option<String>,
     /// The change number read up to.
     pub since: u64,
+    /// The site's marker at or after it (not saved: a counter restored from a snapshot reads
+    /// the site again from its start).
+    pub mark: Option<Mark>,
     pub traffic: TrafficCounts,
     pub visitors: PeriodBuckets<u64>,
     pub visitor_days: DayRing<u64>,
@@ -46,6 +49,7 @@ impl Default for Site {
         Site {
             epoch: None,
             since: 0,
+            mark: None,
             traffic: TrafficCounts::default(),
             visitors: PeriodBuckets::default(),
             visitor_days: DayRing::default(),
@@ -147,36 +151,17 @@ impl Site {
     }
 }
 
-/// The distinct visitors of a period's summary: its exact count `u`, or the estimate of the
-/// sketch whose histogram is in `h<k>`; plus `e`, those a counter past its bound counted alone.
+/// The distinct visitors of a period's summary: its count `u` (exact up to 100, then the
+/// estimate of its HyperLogLog), plus `e`, those a counter past its bound counted alone.
 fn visitors_of(fields: &[(Vec<u8>, Vec<u8>)]) -> u64 {
-    let mut exact = None;
-    let mut alone = 0u64;
-    let mut histogram = [0u32; HISTOGRAM];
-    let mut sketch = false;
-    for (f, v) in fields {
-        let Some(n) = number(v) else { continue };
-        match f.as_slice() {
-            b"u" => exact = Some(n),
-            b"e" => alone = n,
-            [b'h', k @ ..] => {
-                if let Some(slot) = key_of(k)
-                    .and_then(|k| usize::try_from(k).ok())
-                    .and_then(|k| histogram.get_mut(k))
-                {
-                    *slot = u32::try_from(n).unwrap_or(u32::MAX);
-                    sketch = true;
-                }
-            }
-            _ => {}
-        }
-    }
-    let counted = match (exact, sketch) {
-        (Some(n), _) => n,
-        (None, true) => estimate(&histogram).round() as u64,
-        (None, false) => 0,
+    let field = |name: &[u8]| {
+        fields
+            .iter()
+            .find(|(f, _)| f.as_slice() == name)
+            .and_then(|(_, v)| number(v))
+            .unwrap_or(0)
     };
-    counted.saturating_add(alone)
+    field(b"u").saturating_add(field(b"e"))
 }
 
 /// Counts recorded on this counter that the site's readings do not hold yet.
@@ -309,6 +294,7 @@ impl Site {
         Site {
             epoch: saved.epoch,
             since: saved.since,
+            mark: None,
             traffic: saved.traffic,
             visitors: saved.visitors,
             visitor_days: saved.visitor_days,
