@@ -945,3 +945,120 @@ fn shared_counters_under_threads_syncs_saves_and_readings_lose_nothing() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Redis restarted from a dump taken before one counter's last sync, and another counter
+/// syncing afterwards (as after a crash under `appendfsync everysec`, or a failover to a
+/// replica that lagged): the counter whose acknowledged parts were lost sends them again, the
+/// other reads the site again, and after two syncs each both read as the plain counter.
+#[test]
+fn writes_the_server_lost_are_sent_again_and_everyone_reads_again() {
+    if !Server::available() {
+        return;
+    }
+    // A dump file only, written on demand.
+    let mut server = Server::start_with("lost", &["--appendonly", "no"]);
+    let clock = ManualClock::new(START);
+    let (a, b) = (
+        shared(&server, "lost", &clock),
+        shared(&server, "lost", &clock),
+    );
+    let one = plain(&clock);
+    let both = |v: u64, article: Option<u64>, on: &Counter| {
+        let id = VisitorId::from(v);
+        match article {
+            Some(x) => {
+                on.view_article(ArticleId::from(x), id);
+                one.view_article(ArticleId::from(x), id);
+            }
+            None => {
+                on.hit(id);
+                one.hit(id);
+            }
+        }
+        clock.advance(Duration::from_millis(500));
+    };
+    for v in 0..40 {
+        both(v, Some(v % 3), if v % 2 == 0 { &a } else { &b });
+    }
+    agree(&[a.clone(), b.clone()], &one);
+    let _: () = redis::cmd("SAVE").query(&mut server.connection()).unwrap();
+    // After the dump: 60 page views on `a` (an article view among them), acknowledged, and read
+    // by `b`.
+    for v in 100..160 {
+        both(v, (v == 100).then_some(7), &a);
+    }
+    a.sync().unwrap();
+    b.sync().unwrap();
+    assert_eq!(b.article_stats(ArticleId::from(7)).views.total, 1);
+    // The server dies and comes back from the dump; `b` writes on before `a` syncs again, more
+    // changes than were lost (so that the site's change numbers pass what `b` had read).
+    server.kill();
+    server.run();
+    for v in 200..240 {
+        both(v, Some(v), &b);
+    }
+    b.sync().unwrap();
+    a.sync().unwrap();
+    agree(&[a.clone(), b.clone()], &one);
+    assert_eq!(a.sync_status().lost_parts, 0);
+    assert_eq!(
+        one.stats().page_views.total,
+        a.stats().page_views.total,
+        "nothing acknowledged is lost"
+    );
+}
+
+/// A counter whose clock runs ten minutes ahead of the server's and the other counters':
+/// its syncs do not drop the other counters' visitors from the online set, and it shows its
+/// offset.
+#[test]
+fn a_counter_with_a_clock_ahead_erases_nothing_the_others_count() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("clocks");
+    // Near the server's own clock: the online set is trimmed by the older of the two.
+    let now = OffsetDateTime::now_utc();
+    let on_time = ManualClock::new(now);
+    let ahead = ManualClock::new(now + Duration::from_secs(600));
+    let a = shared(&server, "clocks", &on_time);
+    let b = shared(&server, "clocks", &ahead);
+    for v in 0..77 {
+        a.hit(VisitorId::from(v));
+    }
+    a.sync().unwrap();
+    assert_eq!(a.stats().online, 77);
+    for v in 1_000..1_015 {
+        b.hit(VisitorId::from(v));
+    }
+    for _ in 0..3 {
+        b.sync().unwrap();
+        a.sync().unwrap();
+    }
+    // `a` counts its 77 and `b`'s 15, stamped ten minutes ahead.
+    assert_eq!(a.stats().online, 92);
+    let offset = |c: &Counter| c.sync_status().clock_offset.unwrap().whole_seconds();
+    assert!(offset(&a).abs() <= 5, "{}", offset(&a));
+    assert!((595..=605).contains(&offset(&b)), "{}", offset(&b));
+}
+
+/// The server's eviction policy shows in the status when it may evict the site's keys.
+#[test]
+fn an_evicting_server_is_reported() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start_with("evicting", &["--maxmemory-policy", "volatile-ttl"]);
+    let clock = ManualClock::new(START);
+    let c = shared(&server, "evicting", &clock);
+    c.hit(VisitorId::from(1));
+    c.sync().unwrap();
+    assert_eq!(
+        c.sync_status().eviction_policy.as_deref(),
+        Some("volatile-ttl")
+    );
+    let fine = Server::start("not-evicting");
+    let c = shared(&fine, "fine", &clock);
+    c.sync().unwrap();
+    assert_eq!(c.sync_status().eviction_policy, None);
+}

@@ -47,6 +47,12 @@ pub(crate) trait Store: Send {
     /// Applies `call.part` unless a part numbered `call.seq` was applied for `call.id` already
     /// (`seq` 0: nothing to apply), and answers the records changed since `call.since`.
     fn call(&mut self, call: &Call<'_>) -> Result<Reply, SyncError>;
+
+    /// The server's eviction policy, when it is one that may evict the site's keys and the
+    /// server lets the store read it.
+    fn eviction_policy(&self) -> Option<String> {
+        None
+    }
 }
 
 /// One call to a [`Store`].
@@ -60,6 +66,9 @@ pub(crate) struct Call<'a> {
     pub mark: Option<&'a Mark>,
     /// The counter's clock.
     pub now: i64,
+    /// Apply the part even when it does not follow the last one applied for its id (see
+    /// [`Reply::gap`]).
+    pub gap_ok: bool,
     /// Whether to answer the records changed (a part followed by another in the same sync
     /// need not: only the last answer is read).
     pub answer: bool,
@@ -82,6 +91,9 @@ pub(crate) struct Reply {
     pub applied: u64,
     /// The call's part number holds another counter's part: two live counters share the id.
     pub claimed: bool,
+    /// The part does not follow the last one applied for its id, and was not applied: the site
+    /// lost the parts in between (unless `gap_ok`).
+    pub gap: bool,
     /// The site's last change number.
     pub last: u64,
     /// Visitors online at the call's `now`.
@@ -440,7 +452,7 @@ impl Sharing {
             let mut pending = self.pending.lock();
             self.cut(&mut view, &mut pending, calendar, &mut work.spares, cut);
         }
-        let result = self.send(work, now, true);
+        let result = self.send(work, now);
         let waiting = self.pending_page_views();
         let mut status = self.status.lock();
         status.pending_page_views = waiting;
@@ -465,75 +477,32 @@ impl Sharing {
     }
 
     /// Sends the parts in flight (numbered by an earlier sync or a save), then numbers and
-    /// sends the batch that waited behind them, then reads the changes; once, if `resend`, sends
-    /// again the parts the site acknowledged and lost.
-    fn send(&self, work: &mut Work, now: i64, resend: bool) -> Result<(), SyncError> {
+    /// sends the batch that waited behind them, then reads the changes. Parts the site
+    /// acknowledged and lost are sent again first, while this counter keeps them.
+    fn send(&self, work: &mut Work, now: i64) -> Result<(), SyncError> {
         let (since, epoch, mark) = {
             let view = self.view.read();
             let site = &view.site;
             (site.since, site.epoch.clone(), site.mark.clone())
         };
-        loop {
-            let next = self.pending.lock().parts.front().cloned();
-            let Some(part) = next else {
-                // The parts from before are through (or there were none): the batch that
-                // waited behind them is numbered and follows, once.
-                let mut view = self.view.write();
-                let mut pending = self.pending.lock();
-                self.number(&mut view, &mut pending);
-                if pending.parts.is_empty() {
-                    break;
-                }
-                continue;
-            };
-            let call = Call {
-                id: part.id,
-                seq: part.seq,
-                part: &part.bytes,
-                since,
-                mark: None,
-                now,
-                answer: false,
-            };
-            let reply = match work.store.call(&call) {
-                Ok(r) => r,
-                // A part the site cannot read would stop every sync: it is dropped, and said.
-                Err(e) if e.is_malformed_part() => {
-                    self.pending.lock().parts.pop_front();
-                    return Err(e);
-                }
-                Err(e) => return Err(e),
-            };
-            let mut pending = self.pending.lock();
-            if reply.claimed {
-                self.renumber(&mut pending);
-                continue;
-            }
-            pending.parts.pop_front();
-            if part.id == pending.id {
-                pending.acked_seq = pending.acked_seq.max(part.seq);
-                pending.acked_at = now;
-                pending.acked.push_back((part, now));
-            }
-        }
-        let call = |work: &mut Work, since, mark: Option<&Mark>| {
+        self.forget_acked(now);
+        let mut resent = false;
+        let mut reply = loop {
+            self.send_parts(work, since, now)?;
             let id = self.pending.lock().id;
-            work.store.call(&Call {
-                id,
-                seq: 0,
-                part: &[],
-                since,
-                mark,
-                now,
-                answer: true,
-            })
+            let reply = work.store.call(&read_call(id, since, mark.as_ref(), now))?;
+            // Once a sync: the parts it puts back are sent by the same sync.
+            if resent || !self.resend_lost(reply.applied, now) {
+                break reply;
+            }
+            resent = true;
         };
-        let mut reply = call(work, since, mark.as_ref())?;
-        self.status.lock().clock_offset = Some(time::Duration::nanoseconds(
-            now.saturating_sub(reply.server_now),
-        ));
-        if self.resend_lost(reply.applied, now) && resend {
-            return self.send(work, now, false);
+        {
+            let mut status = self.status.lock();
+            status.clock_offset = Some(time::Duration::nanoseconds(
+                now.saturating_sub(reply.server_now),
+            ));
+            status.eviction_policy = work.store.eviction_policy();
         }
         // Data that started over or lost writes this counter had read (another epoch, its
         // marker gone, a change number below what was read: a Redis restarted from a file
@@ -543,13 +512,14 @@ impl Sharing {
             || reply.lost
             || reply.last < since
             || (since > 0 && mark.is_none());
+        let id = self.pending.lock().id;
         if fresh {
-            reply = call(work, 0, None)?;
+            reply = work.store.call(&read_call(id, 0, None, now))?;
         }
         let mut records = std::mem::take(&mut reply.records);
         while records.len() % LIMIT == 0 && !records.is_empty() {
             let last = records.last().map_or(0, |r| r.number);
-            let more = call(work, last, None)?;
+            let more = work.store.call(&read_call(id, last, None, now))?;
             reply.online = more.online;
             reply.mark = more.mark;
             if more.records.is_empty() {
@@ -577,6 +547,67 @@ impl Sharing {
         Ok(())
     }
 
+    /// Sends the parts in flight, then numbers the batch that waited behind them and sends it.
+    fn send_parts(&self, work: &mut Work, since: u64, now: i64) -> Result<(), SyncError> {
+        let mut gap_ok = false;
+        loop {
+            let (next, id) = {
+                let pending = self.pending.lock();
+                (pending.parts.front().cloned(), pending.id)
+            };
+            let Some(part) = next else {
+                // The parts from before are through (or there were none): the batch that
+                // waited behind them is numbered and follows, once.
+                let mut view = self.view.write();
+                let mut pending = self.pending.lock();
+                self.number(&mut view, &mut pending);
+                if pending.parts.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            };
+            let call = Call {
+                id: part.id,
+                seq: part.seq,
+                part: &part.bytes,
+                since,
+                mark: None,
+                now,
+                // Parts of another id (restored from a snapshot) follow no part of this one's.
+                gap_ok: gap_ok || part.id != id,
+                answer: false,
+            };
+            let reply = match work.store.call(&call) {
+                Ok(r) => r,
+                // A part the site cannot read would stop every sync: it is dropped, and said.
+                Err(e) if e.is_malformed_part() => {
+                    self.pending.lock().parts.pop_front();
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            let mut pending = self.pending.lock();
+            if reply.claimed {
+                self.renumber(&mut pending);
+                continue;
+            }
+            if reply.gap {
+                // The site lost parts before this one: those still kept go first, and the
+                // rest is counted lost.
+                self.put_back(&mut pending, reply.applied, part.seq);
+                gap_ok = true;
+                continue;
+            }
+            gap_ok = false;
+            pending.parts.pop_front();
+            if part.id == pending.id {
+                pending.acked_seq = pending.acked_seq.max(part.seq);
+                pending.acked_at = now;
+                pending.acked.push_back((part, now));
+            }
+        }
+    }
+
     /// Another live counter holds this counter's id: draws a new one, and numbers the parts of
     /// the old one that wait again, in order, under it.
     fn renumber(&self, pending: &mut Pending) {
@@ -593,31 +624,22 @@ impl Sharing {
     }
 
     /// When the site holds fewer of this counter's parts than it acknowledged (`applied`, while
-    /// it still keeps what it knows of the counter), puts the acknowledged parts it lost and
-    /// this counter still keeps back in front of those in flight, counts those it no longer
-    /// keeps in the status, and answers whether there are any to send. Drops the acknowledged
-    /// parts older than [`RETAIN`] or past the bound.
+    /// it still keeps what it knows of the counter), puts those it lost back in front of the
+    /// parts in flight (see [`put_back`](Self::put_back)), and answers whether it did.
     fn resend_lost(&self, applied: u64, now: i64) -> bool {
         let mut pending = self.pending.lock();
-        let pending = &mut *pending;
         let lost =
             pending.acked_seq > applied && now.saturating_sub(pending.acked_at) < COUNTER_TTL;
-        let mut resent = 0;
         if lost {
-            let lost_parts: Vec<Part> = pending
-                .acked
-                .drain(..)
-                .map(|(part, _)| part)
-                .filter(|p| p.seq > applied)
-                .collect();
-            resent = lost_parts.len() as u64;
-            for part in lost_parts.into_iter().rev() {
-                pending.parts.push_front(part);
-            }
-            let gone = pending.acked_seq - applied - resent;
-            self.status.lock().lost_parts += gone;
-            pending.acked_seq = applied;
+            let next = pending.next_seq;
+            self.put_back(&mut pending, applied, next);
         }
+        lost
+    }
+
+    /// Drops the acknowledged parts older than [`RETAIN`], and the oldest past the bound.
+    fn forget_acked(&self, now: i64) {
+        let mut pending = self.pending.lock();
         let mut kept: u64 = pending.acked.iter().map(|(p, _)| p.entries).sum();
         let bound = self.config.max_entries as u64;
         while let Some((part, at)) = pending.acked.front() {
@@ -627,7 +649,29 @@ impl Sharing {
             kept -= part.entries;
             pending.acked.pop_front();
         }
-        resent > 0
+    }
+
+    /// Puts the acknowledged parts numbered after `applied` and before `before` back in front
+    /// of the parts in flight, in order, and counts those no longer kept as lost.
+    fn put_back(&self, pending: &mut Pending, applied: u64, before: u64) {
+        let lost: Vec<Part> = pending
+            .acked
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.seq > applied && p.seq < before)
+            .cloned()
+            .collect();
+        pending
+            .acked
+            .retain(|(p, _)| p.seq <= applied || p.seq >= before);
+        let missing = before
+            .saturating_sub(applied + 1)
+            .min(pending.acked_seq.saturating_sub(applied));
+        self.status.lock().lost_parts += missing.saturating_sub(lost.len() as u64);
+        for part in lost.into_iter().rev() {
+            pending.parts.push_front(part);
+        }
+        pending.acked_seq = pending.acked_seq.min(applied);
     }
 
     /// How syncing has gone; `live` page views are in the tables' logs, not cut yet.
@@ -649,6 +693,20 @@ impl Sharing {
         view.site = Site::restored(saved.site);
         view.inflight = Delta::restored(saved.inflight);
         self.pending.lock().parts = saved.parts.into();
+    }
+}
+
+/// A call that applies nothing and answers the records changed since `since`.
+fn read_call<'a>(id: u64, since: u64, mark: Option<&'a Mark>, now: i64) -> Call<'a> {
+    Call {
+        id,
+        seq: 0,
+        part: &[],
+        since,
+        mark,
+        now,
+        gap_ok: false,
+        answer: true,
     }
 }
 
@@ -808,5 +866,116 @@ mod tests {
         let want: Vec<(u64, u64)> = (1..=applied.len() as u64).map(|seq| (7, seq)).collect();
         assert_eq!(applied, want);
         assert!(applied.len() >= 2);
+    }
+
+    /// A store that applies parts as the site's script does (once per id and number; another
+    /// part under a known number is claimed), and can forget the parts applied after a point,
+    /// as a Redis restarted from an older file does.
+    /// A part as [`Site`] applied it: id, seq, digest, page views.
+    type Applied = (u64, u64, u64, u64);
+
+    #[derive(Clone, Default)]
+    struct Site {
+        /// Each part applied, in order.
+        applied: Arc<Mutex<Vec<Applied>>>,
+    }
+
+    impl Site {
+        fn forget_after(&self, n: usize) {
+            self.applied.lock().truncate(n);
+        }
+        fn page_views(&self) -> u64 {
+            self.applied.lock().iter().map(|a| a.3).sum()
+        }
+    }
+
+    impl Store for Site {
+        fn call(&mut self, call: &Call<'_>) -> Result<Reply, SyncError> {
+            let mut applied = self.applied.lock();
+            let digest = xxhash_rust::xxh3::xxh3_64(call.part);
+            let last = |a: &Vec<Applied>| a.iter().filter(|x| x.0 == call.id).map(|x| x.1).max();
+            let (mut claimed, mut gap) = (false, false);
+            let known = last(&applied).unwrap_or(0);
+            if call.seq > 0 {
+                match applied.iter().find(|x| (x.0, x.1) == (call.id, call.seq)) {
+                    Some(x) => claimed = x.2 != digest,
+                    None if call.seq > known + 1 && !call.gap_ok => gap = true,
+                    None if call.seq > known => {
+                        // The first day's page views (see `Batch::encode`).
+                        let page_views = u64::from_le_bytes(call.part[20..28].try_into().unwrap());
+                        applied.push((call.id, call.seq, digest, page_views));
+                    }
+                    None => {}
+                }
+            }
+            Ok(Reply {
+                epoch: "e".into(),
+                applied: last(&applied).unwrap_or(0),
+                claimed,
+                gap,
+                ..Reply::default()
+            })
+        }
+    }
+
+    /// A cut of `page_views` page views on day 0.
+    fn views(page_views: u64) -> impl FnOnce(&mut Vec<Taken>) -> Cut {
+        move |_| {
+            let mut delta = Delta::default();
+            if let Some(t) = delta.traffic.days.slot_mut(JD0) {
+                t.page_views = page_views;
+            }
+            Cut {
+                logs: Vec::new(),
+                lasts: Vec::new(),
+                delta,
+            }
+        }
+    }
+
+    fn utc() -> Calendar {
+        Calendar {
+            zone: Zone::Fixed(UtcOffset::UTC),
+            week_start: Weekday::Monday,
+        }
+    }
+
+    #[test]
+    fn parts_the_site_lost_are_sent_again_while_kept() {
+        let site = Site::default();
+        let sharing = Sharing::new(Config { max_entries: 1_000 }, Box::new(site.clone()), 7);
+        for i in 1..=5 {
+            sharing.sync(DAY0 + i * S, &utc(), views(10)).unwrap();
+        }
+        assert_eq!(site.page_views(), 50);
+        // The site loses the last two parts; the next sync notices and sends them again.
+        site.forget_after(3);
+        sharing.sync(DAY0 + 6 * S, &utc(), views(1)).unwrap();
+        assert_eq!(site.page_views(), 51);
+        assert_eq!(sharing.status(0).lost_parts, 0);
+        // Parts acknowledged longer ago than they are kept: counted as lost.
+        site.forget_after(4);
+        sharing
+            .sync(DAY0 + 6 * S + RETAIN + S, &utc(), views(1))
+            .unwrap();
+        assert_eq!(site.page_views(), 41);
+        assert_eq!(sharing.status(0).lost_parts, 2);
+    }
+
+    #[test]
+    fn a_counter_whose_id_another_counter_holds_numbers_its_parts_again() {
+        let site = Site::default();
+        let config = Config { max_entries: 1_000 };
+        // Two counters with one id (a forked process), each with parts of its own.
+        let a = Sharing::new(config, Box::new(site.clone()), 7);
+        let b = Sharing::new(config, Box::new(site.clone()), 7);
+        a.sync(DAY0 + S, &utc(), views(3)).unwrap();
+        b.sync(DAY0 + S, &utc(), views(4)).unwrap();
+        b.sync(DAY0 + 2 * S, &utc(), views(5)).unwrap();
+        a.sync(DAY0 + 2 * S, &utc(), views(6)).unwrap();
+        assert_eq!(site.page_views(), 18);
+        let ids: std::collections::BTreeSet<u64> =
+            site.applied.lock().iter().map(|x| x.0).collect();
+        assert_eq!(ids.len(), 2, "one of them took a new id");
     }
 }

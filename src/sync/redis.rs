@@ -38,6 +38,8 @@ pub(crate) struct SiteConfig {
 pub(crate) struct RedisStore {
     client: Client,
     connection: Option<Connection>,
+    /// The server's `maxmemory-policy`, read when the store connects, if the server lets it.
+    policy: Option<String>,
     /// `vc:{<site>}:`
     prefix: String,
     script: Script,
@@ -65,6 +67,7 @@ impl RedisStore {
         RedisStore {
             client,
             connection: None,
+            policy: None,
             prefix: format!("vc:{{{site_name}}}:"),
             script: Script::new(SCRIPT),
             timeout,
@@ -74,9 +77,15 @@ impl RedisStore {
 
     fn connect(&mut self) -> Result<(), redis::RedisError> {
         if self.connection.is_none() {
-            let c = self.client.get_connection_with_timeout(self.timeout)?;
+            let mut c = self.client.get_connection_with_timeout(self.timeout)?;
             c.set_read_timeout(Some(self.timeout))?;
             c.set_write_timeout(Some(self.timeout))?;
+            self.policy = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query::<Vec<String>>(&mut c)
+                .ok()
+                .and_then(|v| v.get(1).cloned());
             self.connection = Some(c);
         }
         Ok(())
@@ -137,7 +146,8 @@ impl RedisStore {
             .arg(site.initial_page_views.to_string())
             .arg(entry_ms.to_string())
             .arg(format!("{:016x}", random_u64()))
-            .arg(call.part);
+            .arg(call.part)
+            .arg(if call.gap_ok { "1" } else { "0" });
         match self.connection.as_mut() {
             Some(connection) => invocation.invoke(connection),
             None => Err(redis::RedisError::from(std::io::Error::from(
@@ -148,15 +158,26 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    fn eviction_policy(&self) -> Option<String> {
+        self.policy.clone().filter(|p| p != "noeviction")
+    }
+
     fn call(&mut self, call: &Call<'_>) -> Result<Reply, SyncError> {
-        match self.invoke(call) {
-            Ok(v) => reply(v),
-            Err(e) => {
-                // Whatever the server sends on this connection later is not for the next call.
-                self.connection = None;
-                Err(error(&e))
+        // A connection the server closed (a restart, a failover) is opened again at once, and
+        // the call made again: a call is applied once however often it is made.
+        let reused = self.connection.is_some();
+        let mut result = self.invoke(call);
+        if let Err(e) = &result {
+            // Whatever the server sends on this connection later is not for the next call.
+            self.connection = None;
+            if reused && !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error()) {
+                result = self.invoke(call);
+                if result.is_err() {
+                    self.connection = None;
+                }
             }
         }
+        result.map_err(|e| error(&e)).and_then(reply)
     }
 }
 
@@ -256,7 +277,8 @@ fn reply(v: Value) -> Result<Reply, SyncError> {
     Ok(Reply {
         epoch: text(epoch, "epoch")?,
         applied: number(applied, "the applied part")?,
-        claimed: number(claimed, "claimed")? != 0,
+        claimed: number(claimed, "claimed")? & 1 != 0,
+        gap: number(claimed, "claimed")? & 2 != 0,
         last: number(last, "the last change number")?,
         online: number(online, "online")?,
         server_now: server_us.saturating_mul(1_000),

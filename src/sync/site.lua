@@ -16,6 +16,8 @@
 -- 16 initial visits       17 initial page views
 -- 18 ms a visitor's entry lives                 19 a random token for this call's marker
 -- 20 the part (binary, see `sync/batch.rs`)
+-- 21 '1' to apply a part whose number is not the one after the last applied ('0': answer
+--    `gap` instead: the site lost parts of this counter, which it sends first)
 --
 -- Keys under the prefix:
 --  cfg             hash: the site's calendar and windows, its epoch (when and by whom created)
@@ -92,7 +94,7 @@ end
 local seq = tonumber(ARGV[4])
 local ck = P .. 'c:' .. ARGV[3]
 local applied = tonumber(redis.call('HGET', ck, 'a') or '0')
-local claimed = 0
+local claimed, gap = 0, 0
 
 -- Reads the part (raising an error if it cannot be read): its days, visitors and views counted
 -- alone.
@@ -372,6 +374,8 @@ if seq > 0 and seq <= applied then
   if digest and digest ~= ARGV[5] then
     claimed = 1
   end
+elseif seq > applied + 1 and ARGV[21] ~= '1' then
+  gap = 1
 elseif seq > 0 then
   local ok, days, visitors, alone = pcall(parse, ARGV[20])
   if not ok then
@@ -456,5 +460,5 @@ for i = 1, #next_up, 2 do
 end
 redis.call('SET', P .. 'chc', #next_up == 8 and next_up[8] or '0')
 
-return { epoch, string.format('%d', applied), claimed, redis.call('GET', P .. 'n') or '0', online,
-  string.format('%d', server_us), lost, out, mark[1], mark[2] }
+return { epoch, string.format('%d', applied), claimed + 2 * gap, redis.call('GET', P .. 'n') or '0',
+  online, string.format('%d', server_us), lost, out, mark[1], mark[2] }
