@@ -53,7 +53,7 @@ pub struct CounterBuilder {
     move_corrupt_aside: bool,
     /// The Redis URL and site name of a shared site.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    redis: Option<(String, String)>,
+    redis: Option<(crate::sync::Address, String)>,
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     sync_every: Duration,
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -203,10 +203,13 @@ impl CounterBuilder {
     /// [crate docs](crate#several-instances) for what the readings mean, when they agree and
     /// what happens when Redis is down.
     ///
-    /// `url` is a Redis URL such as `redis://127.0.0.1:6379/0` (a malformed one makes `build`
+    /// `url` is a Redis URL: `redis://[user:password@]host:port/db`, `rediss://...` (TLS: the
+    /// server's certificate is checked against the system's trust store, which honours
+    /// `SSL_CERT_FILE`; no OpenSSL is needed), or `unix://path`. A malformed one makes `build`
     /// fail; an unreachable server does not: the counter starts, counts, and syncs once the
-    /// server answers). `site` names the site's data in that Redis (1 to 200 characters, no
-    /// braces: its keys start with `vc:{<site>}:`).
+    /// server answers. `site` names the site's data in that Redis (1 to 200 characters, no
+    /// braces: its keys start with `vc:{<site>}:`, one hash tag, so a Redis Cluster keeps a
+    /// site on one node).
     ///
     /// A snapshot of a counter that did not share its site (moving a site from one instance
     /// to several) hands its totals, visits and page views, to the site as its initial total,
@@ -216,7 +219,56 @@ impl CounterBuilder {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis(mut self, url: impl Into<String>, site: impl Into<String>) -> Self {
-        self.redis = Some((url.into(), site.into()));
+        let address = crate::sync::Address::Url(url.into());
+        self.redis = Some((address, site.into()));
+        self
+    }
+
+    /// The same as [`redis`](Self::redis), through Redis Sentinel: `sentinels` are the
+    /// sentinels' URLs (`redis://host:26379`, `rediss://user:password@host:26379` with TLS or
+    /// credentials for the sentinels), `master` the name they monitor. Each connection goes to
+    /// the primary the sentinels name at the time, so a failover is followed without
+    /// rebuilding the counter: the first sync after it fails, and the next reaches the new
+    /// primary.
+    ///
+    /// The primary is reached with the first sentinel URL's TLS and credentials, unless
+    /// `master` is a URL whose host is the name (`rediss://vc:secret@mymaster/0`): then with
+    /// its own scheme, credentials and database.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_sentinel<I, S>(
+        mut self,
+        sentinels: I,
+        master: impl Into<String>,
+        site: impl Into<String>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let address = crate::sync::Address::Sentinel {
+            sentinels: sentinels.into_iter().map(Into::into).collect(),
+            master: master.into(),
+        };
+        self.redis = Some((address, site.into()));
+        self
+    }
+
+    /// The same as [`redis`](Self::redis), on a Redis Cluster: `nodes` are seed nodes' URLs
+    /// (with the cluster's TLS and credentials). The site's keys share one hash tag, so they
+    /// live in one slot; the cluster client follows that slot wherever it moves (MOVED, ASK,
+    /// and TRYAGAIN while it moves, retried a few times within 200 ms, then by the next sync).
+    /// A call declares every key it writes, so a slot moving meanwhile makes it fail whole
+    /// before it runs, never half-applied.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_cluster<I, S>(mut self, nodes: I, site: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let address = crate::sync::Address::Cluster(nodes.into_iter().map(Into::into).collect());
+        self.redis = Some((address, site.into()));
         self
     }
 
@@ -275,6 +327,15 @@ impl CounterBuilder {
         if self.autosave.is_some() && self.snapshot_path.is_none() {
             return Err(BuildError::AutosaveWithoutSnapshotPath);
         }
+        // The sharing options are checked before the snapshot file is touched: a bad one
+        // leaves a corrupt file where it is.
+        #[cfg(feature = "redis")]
+        if let Some((address, site)) = &self.redis {
+            check("sync_every", self.sync_every, true)?;
+            check("sync_timeout", self.sync_timeout, false)?;
+            crate::sync::redis::check(address, site)
+                .map_err(|reason| BuildError::Redis { reason })?;
+        }
         let zone = match self.zone {
             ZoneChoice::Fixed(o) => Zone::Fixed(o),
             ZoneChoice::Named(name) => named_zone(name)?,
@@ -320,9 +381,7 @@ impl CounterBuilder {
         }
         #[cfg(feature = "redis")]
         let sync_every = match &self.redis {
-            Some((url, site)) => {
-                check("sync_every", self.sync_every, true)?;
-                check("sync_timeout", self.sync_timeout, false)?;
+            Some((address, site)) => {
                 // A snapshot of a counter that did not share its site: its totals go to the
                 // site as its initial total (see `redis`).
                 let initial = match loaded {
@@ -330,7 +389,7 @@ impl CounterBuilder {
                     _ => self.initial,
                 };
                 let store = shared_store(
-                    url,
+                    address,
                     site,
                     &calendar,
                     sessions,
@@ -342,12 +401,7 @@ impl CounterBuilder {
                     max_entries: self.max_sessions,
                 };
                 // A random id: each counter numbers its own parts.
-                let id = {
-                    use std::hash::{BuildHasher, Hasher};
-                    std::collections::hash_map::RandomState::new()
-                        .build_hasher()
-                        .finish()
-                };
+                let id = crate::sync::engine::random_u64();
                 inner.share(crate::sync::engine::Sharing::new(
                     config,
                     Box::new(store),
@@ -373,7 +427,7 @@ impl CounterBuilder {
 /// The store of a shared site (see `sync/redis.rs`).
 #[cfg(feature = "redis")]
 fn shared_store(
-    url: &str,
+    address: &crate::sync::Address,
     site: &str,
     calendar: &Calendar,
     sessions: SessionConfig,
@@ -382,7 +436,6 @@ fn shared_store(
     timeout: Duration,
 ) -> Result<crate::sync::redis::RedisStore, BuildError> {
     let redis = |reason: String| BuildError::Redis { reason };
-    let client = crate::sync::redis::client(url, site).map_err(redis)?;
     // Redis counters are signed 64-bit: leave room for the page views to come.
     const MOST: u64 = 1 << 62;
     if initial.visits.max(initial.page_views) > MOST {
@@ -401,9 +454,7 @@ fn shared_store(
         initial_visits: initial.visits,
         initial_page_views: initial.page_views,
     };
-    Ok(crate::sync::redis::RedisStore::new(
-        client, site, config, timeout,
-    ))
+    crate::sync::redis::RedisStore::new(address, site, config, timeout).map_err(redis)
 }
 
 /// What `load` found.

@@ -33,6 +33,17 @@ pub(crate) mod site;
 
 use std::fmt;
 
+/// Where a site's Redis is, as the builder was told (see `CounterBuilder::redis`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Address {
+    Url(String),
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
+    Cluster(Vec<String>),
+}
+
 use time::OffsetDateTime;
 
 /// Why a [`Counter::sync`](crate::Counter::sync) failed. Nothing recorded is lost by it: what

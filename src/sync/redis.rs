@@ -1,5 +1,8 @@
 //! The store over Redis: the site's script (`site.lua`), run with `EVALSHA` (loaded when the
-//! server lacks it) on one connection, opened again after any failure.
+//! server lacks it) on one connection, opened again after any failure: to the server of a
+//! URL, to the primary the sentinels name at the time (so a failover is followed), or to a
+//! Redis Cluster (the redis crate's cluster client, which follows the site's slot: MOVED, ASK,
+//! TRYAGAIN).
 //!
 //! The connection's connect, read and write timeouts are the sync timeout: a call that takes
 //! longer fails, and the connection is dropped (an answer that comes later must not be read as
@@ -8,12 +11,14 @@
 
 use std::time::Duration;
 
-use redis::{Client, Connection, Script, Value};
+use redis::cluster::ClusterClient;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{Client, ConnectionLike, IntoConnectionInfo, Script, Value};
 
 use crate::sync::batch::{micros, touched};
 use crate::sync::engine::{random_u64, Call, Mark, Reply, Store, LIMIT};
 use crate::sync::site::Record;
-use crate::sync::{ErrorKind, SyncError};
+use crate::sync::{Address, ErrorKind, SyncError};
 
 /// The script every counter of every site runs.
 const SCRIPT: &str = include_str!("site.lua");
@@ -35,9 +40,16 @@ pub(crate) struct SiteConfig {
     pub initial_page_views: u64,
 }
 
+/// How the store reaches the server.
+enum Target {
+    Server(Client),
+    Sentinel(Box<SentinelClient>),
+    Cluster(ClusterClient),
+}
+
 pub(crate) struct RedisStore {
-    client: Client,
-    connection: Option<Connection>,
+    target: Target,
+    connection: Option<Box<dyn ConnectionLike + Send>>,
     /// The server's `maxmemory-policy`, read when the store connects, if the server lets it.
     policy: Option<String>,
     /// `vc:{<site>}:`
@@ -47,47 +59,156 @@ pub(crate) struct RedisStore {
     site: SiteConfig,
 }
 
-/// Checks a Redis URL and a site name (see `CounterBuilder::redis`).
-pub(crate) fn client(url: &str, site: &str) -> Result<Client, String> {
+/// Checks a site name (see `CounterBuilder::redis`).
+fn check_site(site: &str) -> Result<(), String> {
     if site.is_empty() || site.contains(['{', '}']) || site.len() > 200 {
         return Err(format!(
             "site name {site:?}: give 1 to 200 characters, without braces"
         ));
     }
-    Client::open(url).map_err(|e| format!("Redis URL {url:?}: {e}"))
+    Ok(())
+}
+
+/// Checks the address: URLs that parse, at least one sentinel or node, a master name.
+fn target(address: &Address, timeout: Duration) -> Result<Target, String> {
+    let url = |u: &str| {
+        u.into_connection_info()
+            .map_err(|e| format!("Redis URL {u:?}: {e}"))
+    };
+    match address {
+        Address::Url(u) => Client::open(u.as_str())
+            .map(Target::Server)
+            .map_err(|e| format!("Redis URL {u:?}: {e}")),
+        Address::Sentinel { sentinels, master } => {
+            if sentinels.is_empty() {
+                return Err("no sentinel URL given: give at least one".into());
+            }
+            let infos = sentinels
+                .iter()
+                .map(|u| url(u))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (name, node) = master_of(master, &infos[0])?;
+            SentinelClient::build(infos, name, Some(node), SentinelServerType::Master)
+                .map(|c| Target::Sentinel(Box::new(c)))
+                .map_err(|e| format!("sentinels {sentinels:?}: {e}"))
+        }
+        Address::Cluster(nodes) => {
+            if nodes.is_empty() {
+                return Err("no cluster node URL given: give at least one".into());
+            }
+            let infos = nodes
+                .iter()
+                .map(|u| url(u))
+                .collect::<Result<Vec<_>, _>>()?;
+            ClusterClient::builder(infos)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                // A slot on the move answers TRYAGAIN for a moment: retried soon, a few times
+                // (the crate's default waits over a second), then left to the next sync.
+                .retries(4)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
+                .build()
+                .map(Target::Cluster)
+                .map_err(|e| format!("cluster nodes {nodes:?}: {e}"))
+        }
+    }
+}
+
+/// The name of the master the sentinels monitor, and how to reach it: `master` is a name (then
+/// the first sentinel URL's TLS and credentials apply to the master too), or a URL whose host
+/// is that name (`rediss://user:password@mymaster/0`), giving the master's own.
+fn master_of(
+    master: &str,
+    sentinel: &redis::ConnectionInfo,
+) -> Result<(String, SentinelNodeConnectionInfo), String> {
+    let bad = |why: &str| format!("master {master:?}: {why}");
+    let (name, info) = if master.contains("://") {
+        let info = master
+            .into_connection_info()
+            .map_err(|e| bad(&e.to_string()))?;
+        let name = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. } => {
+                host.clone()
+            }
+            _ => return Err(bad("give the master's name as the URL's host")),
+        };
+        (name, info)
+    } else {
+        (master.to_owned(), sentinel.clone())
+    };
+    if name.is_empty() {
+        return Err(bad("give the name the sentinels monitor"));
+    }
+    let mut node = SentinelNodeConnectionInfo::default()
+        .set_redis_connection_info(info.redis_settings().clone());
+    if let redis::ConnectionAddr::TcpTls { insecure, .. } = info.addr() {
+        node = node.set_tls_mode(if *insecure {
+            redis::TlsMode::Insecure
+        } else {
+            redis::TlsMode::Secure
+        });
+    }
+    Ok((name, node))
+}
+
+/// Checks an address and a site name, as `build` does, without connecting.
+pub(crate) fn check(address: &Address, site: &str) -> Result<(), String> {
+    check_site(site)?;
+    target(address, Duration::from_secs(1)).map(|_| ())
 }
 
 impl RedisStore {
+    /// A store for `site` at `address` (checked with [`check`]).
     pub(crate) fn new(
-        client: Client,
+        address: &Address,
         site_name: &str,
         site: SiteConfig,
         timeout: Duration,
-    ) -> RedisStore {
-        RedisStore {
-            client,
+    ) -> Result<RedisStore, String> {
+        check_site(site_name)?;
+        Ok(RedisStore {
+            target: target(address, timeout)?,
             connection: None,
             policy: None,
             prefix: format!("vc:{{{site_name}}}:"),
             script: Script::new(SCRIPT),
             timeout,
             site,
-        }
+        })
     }
 
     fn connect(&mut self) -> Result<(), redis::RedisError> {
-        if self.connection.is_none() {
-            let mut c = self.client.get_connection_with_timeout(self.timeout)?;
-            c.set_read_timeout(Some(self.timeout))?;
-            c.set_write_timeout(Some(self.timeout))?;
-            self.policy = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("maxmemory-policy")
-                .query::<Vec<String>>(&mut c)
-                .ok()
-                .and_then(|v| v.get(1).cloned());
-            self.connection = Some(c);
+        if self.connection.is_some() {
+            return Ok(());
         }
+        install_crypto_provider();
+        let timeout = Some(self.timeout);
+        let mut c: Box<dyn ConnectionLike + Send> = match &mut self.target {
+            Target::Server(client) => {
+                let c = client.get_connection_with_timeout(self.timeout)?;
+                c.set_read_timeout(timeout)?;
+                c.set_write_timeout(timeout)?;
+                Box::new(c)
+            }
+            Target::Sentinel(sentinels) => {
+                // The primary the sentinels name now.
+                let c = sentinels
+                    .get_client()?
+                    .get_connection_with_timeout(self.timeout)?;
+                c.set_read_timeout(timeout)?;
+                c.set_write_timeout(timeout)?;
+                Box::new(c)
+            }
+            Target::Cluster(cluster) => Box::new(cluster.get_connection()?),
+        };
+        self.policy = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query::<Vec<String>>(&mut *c)
+            .ok()
+            .and_then(|v| v.get(1).cloned());
+        self.connection = Some(c);
         Ok(())
     }
 
@@ -149,7 +270,7 @@ impl RedisStore {
             .arg(call.part)
             .arg(if call.gap_ok { "1" } else { "0" });
         match self.connection.as_mut() {
-            Some(connection) => invocation.invoke(connection),
+            Some(connection) => invocation.invoke(&mut **connection),
             None => Err(redis::RedisError::from(std::io::Error::from(
                 std::io::ErrorKind::NotConnected,
             ))),
@@ -230,6 +351,15 @@ fn int(v: &Value) -> Option<u64> {
     match v {
         Value::Int(n) => u64::try_from(*n).ok(),
         _ => std::str::from_utf8(&bytes(v)?).ok()?.parse().ok(),
+    }
+}
+
+/// rustls needs a process-wide crypto provider: ring's, unless the app installed one (with
+/// only ring compiled in rustls picks it by itself; with more, it would panic without one).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

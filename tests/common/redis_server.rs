@@ -1078,8 +1078,12 @@ impl SlotMover {
                 break;
             }
             migration.migrate(&batch_keys).unwrap_or_else(|e| {
+                let names: Vec<String> = batch_keys
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect();
                 panic!(
-                    "MIGRATE of slot {slot} ({batch_keys:?}): {e}{}",
+                    "MIGRATE of slot {slot} ({names:?}): {e}{}",
                     if e.to_string().contains("BUSYKEY") {
                         "; a client wrote the key on the importing node meanwhile (a \
                          script's undeclared key, run there after ASK?)"
@@ -1136,8 +1140,9 @@ impl SlotMigration {
             .unwrap_or_else(|e| panic!("CLUSTER SETSLOT {} {state}: {e}", self.slot));
     }
 
-    /// Up to `count` keys of the slot still on its owner (`CLUSTER GETKEYSINSLOT`).
-    pub fn keys_left(&self, count: usize) -> Vec<String> {
+    /// Up to `count` keys of the slot still on its owner (`CLUSTER GETKEYSINSLOT`), as bytes
+    /// (a key need not be UTF-8).
+    pub fn keys_left(&self, count: usize) -> Vec<Vec<u8>> {
         let mut c = node_connection(self.mover.ports[self.from]).unwrap();
         redis::cmd("CLUSTER")
             .arg("GETKEYSINSLOT")
@@ -1149,17 +1154,21 @@ impl SlotMigration {
 
     /// Moves `keys` to the node, at once (`MIGRATE ... KEYS`): an error if one of them is
     /// there already (`BUSYKEY`).
-    pub fn migrate(&self, keys: &[String]) -> redis::RedisResult<()> {
+    pub fn migrate<K: redis::ToRedisArgs>(&self, keys: &[K]) -> redis::RedisResult<()> {
         self.migrate_command(keys, false)
     }
 
     /// [`SlotMigration::migrate`] with `REPLACE`: the node's value of a key that is on both
     /// nodes is lost.
-    pub fn migrate_replacing(&self, keys: &[String]) -> redis::RedisResult<()> {
+    pub fn migrate_replacing<K: redis::ToRedisArgs>(&self, keys: &[K]) -> redis::RedisResult<()> {
         self.migrate_command(keys, true)
     }
 
-    fn migrate_command(&self, keys: &[String], replace: bool) -> redis::RedisResult<()> {
+    fn migrate_command<K: redis::ToRedisArgs>(
+        &self,
+        keys: &[K],
+        replace: bool,
+    ) -> redis::RedisResult<()> {
         let mut c = node_connection(self.mover.ports[self.from])?;
         let mut migrate = redis::cmd("MIGRATE");
         migrate
