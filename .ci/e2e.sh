@@ -11,6 +11,8 @@
 # 2. serves a second one in beacon mode (`--count beacon`) behind a Varnish on another free port
 #    (.ci/e2e/beacon.vcl: pages cached, cookies stripped from page requests) and runs
 #    .ci/e2e/e2e-beacon.js through the cache.
+# 3. serves two more sharing one site through a redis-server of its own (`--redis`), and runs
+#    .ci/e2e/e2e-shared.js: a client without a cookie alternating between them.
 # Always stops what it started. Exits non-zero when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -155,5 +157,29 @@ fi
 if ! kill -0 "$APP_PID" 2>/dev/null; then
   echo "FAIL: the beacon-mode server died during the test"
   rc=1
+fi
+
+step "two servers sharing one site through Redis"
+REDIS_PORT=$(free_port)
+mkdir -p "$TMP/redis"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes \
+  --appendfsync always --save "" --daemonize no >"$TMP/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 100); do
+  redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+start_server shared-a --redis "redis://127.0.0.1:$REDIS_PORT/" --site e2e
+A_PORT=$PORT
+start_server shared-b --redis "redis://127.0.0.1:$REDIS_PORT/" --site e2e
+B_PORT=$PORT
+src=0
+node "$E2E_DIR/e2e-shared.js" "http://127.0.0.1:$A_PORT" "http://127.0.0.1:$B_PORT" || src=$?
+if [ "$src" != 0 ]; then
+  for name in shared-a shared-b; do
+    echo "--- $name log (last 20 lines) ---"
+    tail -n 20 "$TMP/$name.log" || true
+  done
+  rc=$src
 fi
 exit "$rc"

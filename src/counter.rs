@@ -103,15 +103,24 @@ pub(crate) struct Inner {
     save_status: Mutex<SaveStatus>,
     exclusions: [AtomicU64; Exclusion::ALL.len()],
     /// The secret key of the local day, for ids derived from request data
-    /// ([`Counter::day_key`]): drawn at random for each day, held only here.
+    /// ([`Counter::day_key`]).
     #[cfg(feature = "web")]
-    day_key: Mutex<Option<(DayInfo, std::collections::hash_map::RandomState)>>,
+    day_key: Mutex<Option<DayKey>>,
     /// Page views per visitor in its current minute, for the web rules' pace limit.
     #[cfg(feature = "web")]
     pace: Pace,
     /// The site this counter shares, if any: its readings add the site's numbers (see
     /// `sync/`), and its own tables hold only what was recorded since the last sync.
     sharing: Option<Sharing>,
+}
+
+/// The secret key of a local day (see [`Counter::day_key`]).
+#[cfg(feature = "web")]
+struct DayKey {
+    day: DayInfo,
+    key: [u64; 2],
+    /// Whether the key is the shared site's.
+    from_site: bool,
 }
 
 /// Why a request was not counted as a page view (see [`Counter::exclude`]).
@@ -502,6 +511,8 @@ impl Counter {
                     let _ = inner.sync();
                 },
             };
+            // The first sync right away: it reads the site's numbers and fetches the day's key
+            // of cookieless ids.
             Arc::new(periodic::start(
                 "visitor-counter-sync",
                 job,
@@ -520,7 +531,12 @@ impl Counter {
                     let _ = inner.save();
                 },
             };
-            Arc::new(periodic::start("visitor-counter-autosave", job, every, now))
+            Arc::new(periodic::start(
+                "visitor-counter-autosave",
+                job,
+                every,
+                now.saturating_add(every),
+            ))
         });
         Counter {
             _sync: sync,
@@ -834,23 +850,34 @@ impl Counter {
 
     /// Today's local date and a secret key of it, for keyed hashes (SipHash-1-3) of request
     /// data: drawn at random at the first call of the day, shared by every clone of this
-    /// counter, kept only in memory, and forgotten at the first call of the next day. The
+    /// counter, kept only in memory, and forgotten at the first call of the next day. A
+    /// counter that shares its site takes the day's key from the site instead, once a sync has
+    /// fetched it (see `sync/engine.rs`), so that every counter of the site agrees. The
     /// cookieless ids of [`web::Rules`](crate::web::Rules) come from it. Locks one small mutex;
     /// the day is looked up in the calendar once a day, and the caller hashes with no lock held.
     #[cfg(feature = "web")]
-    pub(crate) fn day_key(&self) -> (Date, std::collections::hash_map::RandomState) {
+    pub(crate) fn day_key(&self) -> (Date, [u64; 2]) {
         let now = self.now();
         let mut day_key = self.inner.day_key.lock();
-        match &*day_key {
-            Some((day, key)) if day.contains(now) => (day.date, key.clone()),
-            _ => {
-                let key = std::collections::hash_map::RandomState::new();
-                let day = self.inner.calendar.day(now);
-                let date = day.date;
-                *day_key = Some((day, key.clone()));
-                (date, key)
+        let entry = match &mut *day_key {
+            Some(entry) if entry.day.contains(now) => entry,
+            slot => slot.insert(DayKey {
+                day: self.inner.calendar.day(now),
+                key: [
+                    crate::sync::engine::random_u64(),
+                    crate::sync::engine::random_u64(),
+                ],
+                from_site: false,
+            }),
+        };
+        if !entry.from_site {
+            let shared = self.inner.sharing.as_ref();
+            if let Some(key) = shared.and_then(|s| s.day_key(entry.day.date.to_julian_day())) {
+                entry.key = key;
+                entry.from_site = true;
             }
         }
+        (entry.day.date, entry.key)
     }
 
     /// Records a page view by `visitor` now (of `article`, if any, as

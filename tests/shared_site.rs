@@ -1062,3 +1062,54 @@ fn an_evicting_server_is_reported() {
     c.sync().unwrap();
     assert_eq!(c.sync_status().eviction_policy, None);
 }
+
+/// A reader without a cookie whose page loads alternate between two counters of a site, a sync
+/// apart: both take the day's key of cookieless ids from the site, so the reader is one
+/// visitor with one visit there.
+#[test]
+fn a_reader_without_a_cookie_is_one_visitor_on_every_counter() {
+    use visitor_counter::web::Rules;
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("day-key");
+    let clock = ManualClock::new(START);
+    let counters = [
+        shared(&server, "day-key", &clock),
+        shared(&server, "day-key", &clock),
+    ];
+    // The first syncs fetch the day's key.
+    sync_all(&counters);
+    let rules: Vec<Rules> = counters.iter().map(|c| Rules::new(c.clone())).collect();
+    let headers = [(
+        "user-agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/131.0.0.0 Safari/537.36",
+    )];
+    let peer = Some([203, 0, 113, 5].into());
+    for i in 0..20 {
+        let r = &rules[i % 2];
+        let verdict = r.before("GET", &headers[..], peer);
+        let counted = r.after(verdict, 200, || true, None);
+        assert!(counted.set_cookie.is_some(), "a new cookie each time");
+        r.counter().sync().unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    sync_all(&counters);
+    for c in &counters {
+        let s = c.stats();
+        assert_eq!(
+            (s.visitors.today, s.visits.today, s.page_views.today),
+            (1, 1, 20)
+        );
+    }
+    // The key is the site's, kept until an hour after the day.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!(
+            "vc:{{day-key}}:dk:{}",
+            START.date().to_julian_day()
+        ))
+        .query(&mut server.connection())
+        .unwrap();
+    assert!(ttl > 0, "{ttl}");
+}

@@ -51,13 +51,13 @@ impl<T> Drop for Guard<T> {
     }
 }
 
-/// Starts a thread named `name` that runs `job` every `every` nanoseconds of the counter's
-/// clock, counted from `now`.
+/// Starts a thread named `name` that runs `job` first at `first`, then every `every`
+/// nanoseconds of the counter's clock.
 pub(crate) fn start<T: Send + Sync + 'static>(
     name: &str,
     job: Job<T>,
     every: i64,
-    now: i64,
+    first: i64,
 ) -> Guard<T> {
     let stop = Arc::new(Stop::default());
     let poll = Duration::from_nanos(every.clamp(1_000_000, 100_000_000) as u64);
@@ -71,7 +71,7 @@ pub(crate) fn start<T: Send + Sync + 'static>(
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let mut due = now.saturating_add(every);
+                let mut due = first;
                 loop {
                     {
                         let mut stopped = stop.stopped.lock();

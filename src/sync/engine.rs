@@ -53,6 +53,20 @@ pub(crate) trait Store: Send {
     fn eviction_policy(&self) -> Option<String> {
         None
     }
+
+    /// The site's secret key of local day `day` (a Julian day number): the one stored, or
+    /// `proposal`, stored now to expire `lives` nanoseconds from now.
+    fn day_key(
+        &mut self,
+        _day: i32,
+        _proposal: [u8; 16],
+        _lives: i64,
+    ) -> Result<[u8; 16], SyncError> {
+        Err(SyncError::new(
+            ErrorKind::Reply,
+            "this store keeps no day keys",
+        ))
+    }
 }
 
 /// One call to a [`Store`].
@@ -308,6 +322,9 @@ pub(crate) struct Sharing {
     work: Mutex<Work>,
     pending: Mutex<Pending>,
     status: Mutex<SyncStatus>,
+    /// The site's secret keys of local days (Julian day numbers), today's and tomorrow's as
+    /// fetched by the last syncs (see [`Sharing::day_key`]).
+    day_keys: Mutex<Vec<(i32, [u64; 2])>>,
 }
 
 /// What a cut took from the counter's tables: their logs, one per shard, the last page view of
@@ -342,6 +359,7 @@ impl Sharing {
                 ..Pending::default()
             }),
             status: Mutex::new(SyncStatus::default()),
+            day_keys: Mutex::new(Vec::new()),
         }
     }
 
@@ -453,6 +471,9 @@ impl Sharing {
             self.cut(&mut view, &mut pending, calendar, &mut work.spares, cut);
         }
         let result = self.send(work, now);
+        if result.is_ok() {
+            self.fetch_day_keys(work, calendar, now);
+        }
         let waiting = self.pending_page_views();
         let mut status = self.status.lock();
         status.pending_page_views = waiting;
@@ -468,6 +489,43 @@ impl Sharing {
             }
         }
         result
+    }
+
+    /// The site's secret key of local day `day` (a Julian day number), once a sync fetched it:
+    /// cookieless visitor ids taken under it agree on every counter of the site. The site keeps
+    /// a day's key until an hour after the day (by this counter's calendar), and every counter
+    /// forgets it with the day; the first counter that needs it draws it.
+    pub(crate) fn day_key(&self, day: i32) -> Option<[u64; 2]> {
+        let keys = self.day_keys.lock();
+        keys.iter().find(|(d, _)| *d == day).map(|(_, k)| *k)
+    }
+
+    /// Fetches (or makes) the site's keys of today and tomorrow, when not held yet; a failure
+    /// leaves it to the next sync.
+    fn fetch_day_keys(&self, work: &mut Work, calendar: &Calendar, now: i64) {
+        let today = calendar.day(now);
+        let tomorrow = calendar.day(today.end);
+        let mut keys = self.day_keys.lock();
+        keys.retain(|(d, _)| *d >= today.date.to_julian_day());
+        for day in [today, tomorrow] {
+            let julian = day.date.to_julian_day();
+            if keys.iter().any(|(d, _)| *d == julian) {
+                continue;
+            }
+            let mut proposal = [0; 16];
+            proposal[..8].copy_from_slice(&random_u64().to_le_bytes());
+            proposal[8..].copy_from_slice(&random_u64().to_le_bytes());
+            // Until an hour after the day (by this counter's clock; the server counts it down).
+            let lives = day.end.saturating_add(3_600 * 1_000_000_000) - now;
+            if let Ok(key) = work.store.day_key(julian, proposal, lives) {
+                let half = |i: usize| {
+                    let mut b = [0; 8];
+                    b.copy_from_slice(&key[i..i + 8]);
+                    u64::from_le_bytes(b)
+                };
+                keys.push((julian, [half(0), half(8)]));
+            }
+        }
     }
 
     /// Page views in the parts in flight and the waiting batch.

@@ -283,6 +283,31 @@ impl Store for RedisStore {
         self.policy.clone().filter(|p| p != "noeviction")
     }
 
+    fn day_key(&mut self, day: i32, proposal: [u8; 16], lives: i64) -> Result<[u8; 16], SyncError> {
+        let fail = |e: redis::RedisError| error(&e);
+        self.connect().map_err(fail)?;
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(bad("no connection"));
+        };
+        // Stored unless a counter stored one first, whose key it then answers.
+        let stored: Option<Vec<u8>> = redis::cmd("SET")
+            .arg(format!("{}dk:{day}", self.prefix))
+            .arg(&proposal[..])
+            .arg("NX")
+            .arg("PX")
+            .arg(lives.div_euclid(1_000_000).max(1))
+            .arg("GET")
+            .query(&mut **connection)
+            .map_err(|e| {
+                self.connection = None;
+                fail(e)
+            })?;
+        match stored {
+            None => Ok(proposal),
+            Some(key) => key.try_into().map_err(|_| bad("a day key")),
+        }
+    }
+
     fn call(&mut self, call: &Call<'_>) -> Result<Reply, SyncError> {
         // A connection the server closed (a restart, a failover) is opened again at once, and
         // the call made again: a call is applied once however often it is made.

@@ -3,7 +3,7 @@
 //! middleware are thin adapters over it, and any other framework can count with it in a few
 //! lines (see [`Rules`]).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -47,6 +47,7 @@ const PREFETCH: [&str; 3] = ["sec-purpose", "purpose", "x-moz"];
 
 /// The headers the rules read: a header map type makes their names once (`known_names!`), not
 /// once per request.
+#[cfg(any(feature = "http", feature = "actix"))]
 const KNOWN: [&str; 6] = [
     USER_AGENT,
     COOKIE,
@@ -645,8 +646,10 @@ impl Rules {
         // Bytes that are not UTF-8 (some browsers put raw device names in their User-Agent)
         // are replaced, not dropped.
         let ua = String::from_utf8_lossy(ua);
-        let (date, key) = self.shared.counter.day_key();
-        let id = VisitorId::from(key.hash_one((ip, &*ua, site)));
+        let (date, [k0, k1]) = self.shared.counter.day_key();
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
+        (ip, &*ua, site).hash(&mut hasher);
+        let id = VisitorId::from(hasher.finish());
         (id, date.to_julian_day())
     }
 }
