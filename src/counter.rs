@@ -14,24 +14,22 @@ use crate::calendar::clock::{clamp_nanos, from_nanos, Clock};
 #[cfg(feature = "web")]
 use crate::calendar::local::DayInfo;
 use crate::calendar::local::{period_keys, Calendar, PeriodKeys};
-use crate::calendar::periods::{Merge, Period, Periods, HISTORY_DAYS};
+use crate::calendar::periods::{Merge, Period, PeriodBuckets, Periods, HISTORY_DAYS};
 use crate::common::periodic;
 use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
 use crate::snapshot::state::{SavedCalendar, StateV4};
-use crate::sync::batch::View;
-use crate::sync::engine::{Cut, SavedSync, Sharing};
-use crate::sync::log::{Log, PageView, Start, Taken};
-use crate::sync::site::Delta;
+use crate::sync::engine::{Cut, SavedSync, ShardVisit, Sharing, Tables};
+use crate::sync::log::{PageView, ShardLog};
 use crate::sync::{SyncError, SyncStatus};
 #[cfg(feature = "web")]
 use crate::visitors::pace::Pace;
 use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
-use crate::visitors::sessions::{SessionConfig, Sessions, Touch};
+use crate::visitors::sessions::{SessionConfig, Sessions};
 use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
-use crate::visitors::unique::Unique;
+use crate::visitors::unique::{Unique, UniqueCounts};
 
 /// The site's statistics at one instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,9 +83,8 @@ pub struct Counter {
 pub(crate) struct ShardLoad {
     /// The shard's stripe of the visit and page view counts.
     stripe: Stripe,
-    /// Page views for the next sync, when the counter shares its site (boxed: a counter that
-    /// does not reads one word of it per page view).
-    log: Option<Box<Log>>,
+    /// Page views for the next sync, when the counter shares its site.
+    log: ShardLog,
 }
 
 pub(crate) struct Inner {
@@ -265,8 +262,12 @@ impl Inner {
     /// rankings are the site's.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn share(&mut self, sharing: Sharing) {
+        // Each shard's log holds its share of the bound on what waits.
+        let mut shards = 0;
+        self.sessions.for_each_payload(|_| shards += 1);
+        let cap = self.sessions.max_sessions().div_ceil(shards.max(1));
         self.sessions
-            .for_each_payload(|s| s.log = Some(Box::new(Log::new())));
+            .for_each_payload(|s| s.log = ShardLog::sharing(cap));
         self.articles.counts.rank(false);
         self.sharing = Some(sharing);
     }
@@ -278,37 +279,7 @@ impl Inner {
             .as_ref()
             .filter(|s| s.sends())
             .ok_or_else(SyncError::not_shared)?;
-        sharing.sync(self.now(), &self.calendar, |spares| self.cut(spares))
-    }
-
-    /// Takes everything the tables recorded since the last cut: each shard's log (swapping in
-    /// a spare) and counts, the distinct visitors, the article counts.
-    fn cut(&self, spares: &mut Vec<Taken>) -> Cut {
-        let mut logs = Vec::new();
-        let mut lasts = Vec::new();
-        let mut traffic = TrafficCounts::default();
-        let mut came_online = 0;
-        self.sessions
-            .for_each_payload_with_last_seen(|s, last_seen| {
-                // Read under the shard's lock: every page view logged so far is at or before it.
-                let now = self.now();
-                if let Some(log) = s.log.as_deref_mut() {
-                    let (log, online) = log.take(spares.pop().unwrap_or_default(), now);
-                    last_page_views(&log.starts, &log.views, last_seen, &mut lasts);
-                    logs.push(log);
-                    came_online += online;
-                }
-                let counts = s.stripe.take_counts();
-                traffic.periods.merge(&counts.periods);
-                traffic.days.merge(&counts.days);
-            });
-        let delta = Delta::of(
-            traffic,
-            self.unique.take(),
-            self.articles.counts.take_all(),
-            came_online,
-        );
-        Cut { logs, lasts, delta }
+        sharing.sync(self.now(), &self.calendar, |spares| Cut::of(self, spares))
     }
 
     #[inline]
@@ -327,7 +298,7 @@ impl Inner {
             match self.sharing.as_ref().filter(|s| s.sends()) {
                 // The seal first: it cuts the tables (their counts go into the parts).
                 Some(sharing) => (
-                    Some(sharing.seal(&self.calendar, |spares| self.cut(spares))),
+                    Some(sharing.seal(&self.calendar, |spares| Cut::of(self, spares))),
                     Vec::new(),
                     self.articles.dedup.records(saved_at),
                     TrafficCounts::default(),
@@ -429,45 +400,6 @@ impl Inner {
     }
 }
 
-/// Logs a page view for the next sync (a counter that shares its site). Kept out of line, so
-/// that the page view of a counter that does not share its site stays as small as it was.
-#[inline(never)]
-fn log_page_view(
-    log: &mut Log,
-    visitor: VisitorId,
-    now: i64,
-    (touch, came_online, day, day_start): (Touch, bool, i32, i64),
-    article: Option<(ArticleId, bool)>,
-) {
-    let page_view = PageView {
-        key: session_key(visitor),
-        at: now,
-        day,
-        prior: touch.previous,
-        article: article.map(|(a, counted)| (a.as_u64(), counted)),
-        new_visit: touch.new_visit,
-        new_day: touch.previous.is_none_or(|p| p < day_start),
-    };
-    log.push(page_view, came_online);
-}
-
-/// Adds the last page view of each visitor that `starts` and `views` name: from the session
-/// table, or (a visitor forgotten since) the latest page view logged.
-fn last_page_views(
-    starts: &[Start],
-    views: &[View],
-    last_seen: &dyn Fn(u64) -> Option<i64>,
-    lasts: &mut Vec<(u64, i64)>,
-) {
-    let logged = starts
-        .iter()
-        .map(|s| (s.key, s.at))
-        .chain(views.iter().map(|v| (v.key, v.at)));
-    for (key, at) in logged {
-        lasts.push((key, last_seen(key).unwrap_or(at).max(at)));
-    }
-}
-
 /// Re-buckets weeks of visits and page views from the daily history (after a change of the
 /// week's first day).
 fn rebuild_weeks(traffic: &mut TrafficCounts, week_start: time::Weekday) {
@@ -479,6 +411,28 @@ fn rebuild_weeks(traffic: &mut TrafficCounts, week_start: time::Weekday) {
             let week = period_keys(date, week_start).week;
             traffic.periods.add_to_week(week, &tally);
         }
+    }
+}
+
+/// What a sync cuts: this counter's tables.
+impl Tables for Inner {
+    fn now(&self) -> i64 {
+        Inner::now(self)
+    }
+
+    fn for_each_shard(&self, f: &mut ShardVisit<'_>) {
+        self.sessions
+            .for_each_payload_with_last_seen(|s, last_seen| {
+                f(&mut s.log, &mut s.stripe, last_seen)
+            });
+    }
+
+    fn take_visitors(&self) -> UniqueCounts {
+        self.unique.take()
+    }
+
+    fn take_articles(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)> {
+        self.articles.counts.take_all()
     }
 }
 
@@ -603,13 +557,19 @@ impl Counter {
             .sessions
             .touch(visitor, now, |touch, came_online, load| {
                 let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
-                if let Some(log) = load.log.as_deref_mut() {
-                    // Copies of the day's key and start, so that `recorded` stays in registers
-                    // for the page view of a counter that shares no site.
-                    let (day, start) = (recorded.day.keys.day, recorded.day.start);
-                    let seen = (*touch, came_online, day, start);
-                    log_page_view(log, visitor, now, seen, article);
-                }
+                // Copies of the day's key and start, so that `recorded` stays in registers for
+                // the page view of a counter that shares no site.
+                let (day, start) = (recorded.day.keys.day, recorded.day.start);
+                let page_view = || PageView {
+                    key: session_key(visitor),
+                    at: now,
+                    day,
+                    prior: touch.previous,
+                    article: article.map(|(a, counted)| (a.as_u64(), counted)),
+                    new_visit: touch.new_visit,
+                    new_day: touch.previous.is_none_or(|p| p < start),
+                };
+                load.log.record(page_view, came_online);
                 recorded
             });
         let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
@@ -647,30 +607,21 @@ impl Counter {
         let mut came_online = 0;
         inner.sessions.for_each_payload(|s| {
             s.stripe.add_periods(&keys, &mut visits, &mut page_views);
-            came_online += s.log.as_ref().map_or(0, |l| l.came_online());
+            came_online += s.log.came_online();
         });
         let mut visitors = inner.unique.periods(&keys);
-        let online = match &view {
-            Some(view) => {
-                view.add_traffic(&keys, &mut visits, &mut page_views);
-                if view.site.epoch.is_none() {
-                    // Never synced: the site, which adds the initial totals once, is not read
-                    // yet.
-                    visits.total = visits.total.saturating_add(inner.initial.visits);
-                    page_views.total = page_views.total.saturating_add(inner.initial.page_views);
-                }
-                view.add_visitors(&keys, &mut visitors);
-                view.online(now, inner.sessions.online_window(), came_online)
-                    .unwrap_or_else(|| inner.sessions.online())
-            }
-            None => {
-                // Saturating, as every count is: `initial` is the builder's or a snapshot's
-                // (a shared site holds its own).
-                visits.total = visits.total.saturating_add(inner.initial.visits);
-                page_views.total = page_views.total.saturating_add(inner.initial.page_views);
-                inner.sessions.online()
-            }
-        };
+        // The initial totals, until the site (which adds them once) is read.
+        if view.as_ref().is_none_or(|v| v.site.epoch.is_none()) {
+            visits.total = visits.total.saturating_add(inner.initial.visits);
+            page_views.total = page_views.total.saturating_add(inner.initial.page_views);
+        }
+        let mut online = None;
+        if let Some(view) = &view {
+            view.add_traffic(&keys, &mut visits, &mut page_views);
+            view.add_visitors(&keys, &mut visitors);
+            online = view.online(now, inner.sessions.online_window(), came_online);
+        }
+        let online = online.unwrap_or_else(|| inner.sessions.online());
         Stats {
             online,
             visits,
@@ -796,7 +747,7 @@ impl Counter {
                 let mut live = 0;
                 self.inner
                     .sessions
-                    .for_each_payload(|s| live += s.log.as_ref().map_or(0, |l| l.len()));
+                    .for_each_payload(|s| live += s.log.len());
                 sharing.status(live)
             }
         }

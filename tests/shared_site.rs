@@ -1113,3 +1113,117 @@ fn a_reader_without_a_cookie_is_one_visitor_on_every_counter() {
         .unwrap();
     assert!(ttl > 0, "{ttl}");
 }
+
+/// A visitor's entry in the site keeps at most 32 articles of refresh dedup, whatever a
+/// scraper reads within the window.
+#[test]
+fn a_visitors_entry_keeps_at_most_32_articles() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("cap");
+    let clock = ManualClock::new(START);
+    let c = shared(&server, "cap", &clock);
+    let scraper = VisitorId::from(7);
+    for a in 0..200 {
+        c.view_article(ArticleId::from(a), scraper);
+        clock.advance(Duration::from_secs(1));
+    }
+    c.sync().unwrap();
+    let mut admin = server.connection();
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+        .arg("vc:{cap}:v:*")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let len: usize = redis::cmd("STRLEN")
+        .arg(&keys[0])
+        .query(&mut admin)
+        .unwrap();
+    // The last page view and day (12 bytes), and 32 (article, instant) of 16.
+    assert_eq!(len, 12 + 32 * 16);
+    assert_eq!(c.stats().page_views.total, 200);
+}
+
+/// Records that expired leave the change list: it holds what the site still has, so a new
+/// counter does not read every record ever written.
+#[test]
+fn the_change_list_forgets_records_that_expired() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("changes");
+    let clock = ManualClock::new(START);
+    let c = shared(&server, "changes", &clock);
+    // Ten days of page views: ten days' records, and their weeks'.
+    for day in 0..10 {
+        c.hit(VisitorId::from(day));
+        c.sync().unwrap();
+        clock.advance(Duration::from_secs(86_400));
+    }
+    let mut admin = server.connection();
+    let zcard = |admin: &mut redis::Connection| -> usize {
+        redis::cmd("ZCARD")
+            .arg("vc:{changes}:ch")
+            .query(admin)
+            .unwrap()
+    };
+    let listed = zcard(&mut admin);
+    // As if the days' summaries expired.
+    let days: Vec<String> = redis::cmd("KEYS")
+        .arg("vc:{changes}:s:d:*")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(days.len(), 10);
+    let _: () = redis::cmd("DEL").arg(&days).query(&mut admin).unwrap();
+    for _ in 0..20 {
+        c.sync().unwrap();
+    }
+    assert_eq!(zcard(&mut admin), listed - 10);
+}
+
+/// Page views of more visitors than the bound, on three days, while Redis is down: past the
+/// bound a counter keeps them as counts of each day, so page views stay exact and visitors it
+/// counted alone count in their day only: no week, month or total counts one of them twice.
+#[test]
+fn past_the_bound_distinct_visitors_do_not_inflate() {
+    if !Server::available() {
+        return;
+    }
+    let mut server = Server::stopped("bound");
+    let clock = ManualClock::new(START);
+    let c = Counter::builder()
+        .utc_offset(offset!(+7))
+        .clock(clock.clone())
+        .max_sessions(100)
+        .redis(server.url(), "bound")
+        .sync_every(Duration::ZERO)
+        .sync_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let one = plain(&clock);
+    // 300 visitors, each on three days (Thursday to Saturday).
+    for _ in 0..3 {
+        for v in 0..300 {
+            c.hit(VisitorId::from(v));
+            one.hit(VisitorId::from(v));
+        }
+        assert!(c.sync().is_err());
+        clock.advance(Duration::from_secs(86_400));
+    }
+    server.run();
+    c.sync().unwrap();
+    c.sync().unwrap();
+    let (got, want) = (c.stats(), one.stats());
+    assert_eq!(got.page_views, want.page_views);
+    assert_eq!(want.visitors.this_week, 300);
+    assert!(got.visitors.this_week <= 300, "{:?}", got.visitors);
+    assert!(got.visitors.total <= 300, "{:?}", got.visitors);
+    for (g, w) in c.history(4).iter().zip(one.history(4)) {
+        assert_eq!(
+            (g.page_views, g.visitors),
+            (w.page_views, w.visitors),
+            "{g:?}"
+        );
+    }
+}

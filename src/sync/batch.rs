@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use time::{Date, Weekday};
 
 use crate::calendar::local::{period_keys, PeriodKeys};
-use crate::sync::log::Start;
+use crate::sync::log::{Start, Taken};
 
 /// Visitors, runs and article views per part: the site's script spends 5 to 10 µs on each (on
 /// the machine in `BENCHMARKS.md`), so a part keeps Redis busy for a few milliseconds.
@@ -68,16 +68,21 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// The batch of what logs held at a cut (see `log.rs`), in any order: their starts and
-    /// views, each visitor's last page view (`lasts`, read from the session table at the cut),
-    /// and the page views of each day.
+    /// The batch of what logs held at a cut (see `log.rs`), in any order: their starts, views
+    /// and counts past their bound, each visitor's last page view (`lasts`, read from the
+    /// session table at the cut), and the page views of each day.
     pub(crate) fn from_log(
-        starts: Vec<Start>,
-        mut views: Vec<View>,
+        taken: Taken,
         mut lasts: Vec<(u64, i64)>,
         page_views: impl IntoIterator<Item = (i32, u64)>,
         week_start: Weekday,
     ) -> Batch {
+        let Taken {
+            starts,
+            mut views,
+            counts,
+            alone_views,
+        } = taken;
         // A run is a logged start that starts a visit or a day here.
         let mut runs = starts;
         runs.retain(|s| s.new_visit || s.new_day);
@@ -88,6 +93,8 @@ impl Batch {
             lasts,
             runs,
             views,
+            counts,
+            alone_views,
             ..Batch::default()
         };
         for (day, n) in page_views {
@@ -99,6 +106,7 @@ impl Batch {
             .map(|r| r.day)
             .chain(batch.views.iter().map(|v| v.day))
             .chain(batch.counts.keys().copied())
+            .chain(batch.alone_views.keys().map(|k| k.1))
             .collect();
         for day in days {
             batch.know_day(day, week_start);
@@ -506,7 +514,7 @@ fn put_u32(out: &mut Vec<u8>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::log::{Log, PageView, Taken};
+    use crate::sync::log::{PageView, ShardLog, Taken};
 
     const S: i64 = 1_000_000_000;
     const T: i64 = 30 * 60 * S;
@@ -521,13 +529,13 @@ mod tests {
 
     /// The batch of page views `(visitor, instant, article)` logged as the hot path logs them
     /// (visits and days as a lone counter sees them), cut at `cut`.
-    fn batch(log: &mut Log, views: &[(u64, i64, Option<u64>)], cut: i64) -> Batch {
+    fn batch(log: &mut ShardLog, views: &[(u64, i64, Option<u64>)], cut: i64) -> Batch {
         let mut last = std::collections::BTreeMap::new();
         let mut page_views = std::collections::BTreeMap::new();
         for &(key, at, article) in views {
             let prior: Option<i64> = last.get(&key).copied();
-            log.push(
-                PageView {
+            log.record(
+                || PageView {
                     key,
                     at,
                     day: day(at),
@@ -541,17 +549,11 @@ mod tests {
             last.insert(key, at);
             *page_views.entry(day(at)).or_insert(0) += 1;
         }
-        let (taken, _) = log.take(Default::default(), cut);
+        let (taken, _) = log.take(Default::default(), cut).unwrap();
         let mut keys: Vec<u64> = taken.starts.iter().map(|s| s.key).collect();
         keys.extend(taken.views.iter().map(|v| v.key));
         let lasts = keys.into_iter().map(|k| (k, last[&k])).collect();
-        Batch::from_log(
-            taken.starts,
-            taken.views,
-            lasts,
-            page_views,
-            Weekday::Monday,
-        )
+        Batch::from_log(taken, lasts, page_views, Weekday::Monday)
     }
 
     #[test]
@@ -559,7 +561,7 @@ mod tests {
         let noon = DAY0 + 12 * 3600 * S;
         let late = DAY0 + 24 * 3600 * S - 60 * S;
         let b = batch(
-            &mut Log::new(),
+            &mut ShardLog::sharing(usize::MAX),
             &[
                 (7, noon, None),
                 (7, noon + 29 * 60 * S, None),
@@ -594,12 +596,12 @@ mod tests {
     #[test]
     fn after_a_cut_a_visitor_logs_its_first_page_view_only() {
         let t = DAY0 + 3600 * S;
-        let mut log = Log::new();
+        let mut log = ShardLog::sharing(usize::MAX);
         let _ = batch(&mut log, &[(1, t, None)], t);
         // The first page view after the cut starts nothing here but is logged, so the visitor
         // is sent with its last page view; the next ones are not logged.
-        log.push(
-            PageView {
+        log.record(
+            || PageView {
                 key: 1,
                 at: t + S,
                 day: day(t),
@@ -610,8 +612,8 @@ mod tests {
             },
             false,
         );
-        log.push(
-            PageView {
+        log.record(
+            || PageView {
                 key: 1,
                 at: t + 2 * S,
                 day: day(t),
@@ -623,16 +625,16 @@ mod tests {
             false,
         );
         assert_eq!(log.len(), 2);
-        let (taken, _) = log.take(Taken::default(), t + 3 * S);
+        let (taken, _) = log.take(Taken::default(), t + 3 * S).unwrap();
         assert_eq!(taken.starts.len(), 1);
     }
 
     #[test]
     fn a_later_batch_past_the_bound_leaves_counts_for_new_visitors() {
         let t = DAY0 + 3600 * S;
-        let mut first = batch(&mut Log::new(), &[(1, t, None)], t);
+        let mut first = batch(&mut ShardLog::sharing(usize::MAX), &[(1, t, None)], t);
         let later = batch(
-            &mut Log::new(),
+            &mut ShardLog::sharing(usize::MAX),
             &[
                 (1, t + 60 * S, None),
                 (2, t + 60 * S, None),
@@ -667,7 +669,7 @@ mod tests {
             views.push((key, t + S, Some(key % 7)));
             views.push((key, t + 2 * T, None));
         }
-        let b = batch(&mut Log::new(), &views, t + 3 * T);
+        let b = batch(&mut ShardLog::sharing(usize::MAX), &views, t + 3 * T);
         let (lasts, runs, all_views) = (b.lasts.clone(), b.runs.clone(), b.views.clone());
         assert_eq!(
             (lasts.len(), runs.len(), all_views.len()),
@@ -707,7 +709,7 @@ mod tests {
             ));
         }
         views.push((6, t, None));
-        let b = batch(&mut Log::new(), &views, t + 1_000 * T);
+        let b = batch(&mut ShardLog::sharing(usize::MAX), &views, t + 1_000 * T);
         let heavy_last = b.lasts[1].1;
         let (mut runs, mut all_views) = (b.runs.clone(), b.views.clone());
         let parts = b.into_parts();
@@ -748,5 +750,27 @@ mod tests {
             .collect();
         assert_eq!(keys.first(), Some(&4));
         assert_eq!(keys.last(), Some(&6));
+    }
+
+    #[test]
+    fn views_counted_alone_spread_over_parts() {
+        let mut b = Batch::default();
+        for article in 0..1_000u64 {
+            for d in 0..3 {
+                b.alone_views.insert((article, JD0 + d), 1);
+            }
+            b.know_day(JD0, Weekday::Monday);
+        }
+        for d in 0..3 {
+            b.know_day(JD0 + d, Weekday::Monday);
+        }
+        let parts = b.into_parts();
+        assert!(parts.len() >= 12, "{}", parts.len());
+        assert!(parts.iter().all(|p| p.entries() <= PART_ENTRIES));
+        let sent: usize = parts.iter().map(|p| p.alone_views.len()).sum();
+        assert_eq!(sent, 3_000);
+        for p in &parts {
+            p.validate().unwrap();
+        }
     }
 }

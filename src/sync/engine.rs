@@ -30,14 +30,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::clock::from_nanos;
 use crate::calendar::local::{Calendar, PeriodKeys};
-use crate::calendar::periods::{Period, Periods};
+use crate::calendar::periods::{Period, PeriodBuckets, Periods};
 use crate::common::bounded;
 use crate::ids::ArticleId;
 use crate::sync::batch::Batch;
-use crate::sync::log::Taken;
+use crate::sync::log::{ShardLog, Taken};
 use crate::sync::site::{Delta, Record, SavedDelta, SavedSite, Site};
 use crate::sync::{ErrorKind, SyncError, SyncStatus};
-use crate::visitors::traffic::Tally;
+use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
+use crate::visitors::unique::UniqueCounts;
 
 /// Records a store answers per call at most.
 pub(crate) const LIMIT: usize = 1_000;
@@ -327,12 +328,61 @@ pub(crate) struct Sharing {
     day_keys: Mutex<Vec<(i32, [u64; 2])>>,
 }
 
+/// What [`Tables::for_each_shard`] runs on a shard: its log, its stripe of the visit and
+/// page-view counts, and a lookup of its visitors' last page views by session key.
+pub(crate) type ShardVisit<'a> =
+    dyn FnMut(&mut ShardLog, &mut Stripe, &dyn Fn(u64) -> Option<i64>) + 'a;
+
+/// The counter's tables, as a sync cuts them (`counter.rs` implements it).
+pub(crate) trait Tables {
+    /// The counter's clock.
+    fn now(&self) -> i64;
+    /// Runs `f` on each session shard, one locked at a time.
+    fn for_each_shard(&self, f: &mut ShardVisit<'_>);
+    /// Takes the distinct visitors recorded since the last cut.
+    fn take_visitors(&self) -> UniqueCounts;
+    /// Takes the article views counted since the last cut.
+    fn take_articles(&self) -> Vec<(ArticleId, PeriodBuckets<u64>)>;
+}
+
 /// What a cut took from the counter's tables: their logs, one per shard, the last page view of
 /// each visitor they name (from the session table), and their counts.
 pub(crate) struct Cut {
     pub logs: Vec<Taken>,
     pub lasts: Vec<(u64, i64)>,
     pub delta: Delta,
+}
+
+impl Cut {
+    /// Takes everything the tables recorded since the last cut: each shard's log (swapping in
+    /// a spare) and counts, the distinct visitors, the article counts.
+    pub(crate) fn of(tables: &dyn Tables, spares: &mut Vec<Taken>) -> Cut {
+        let (mut logs, mut lasts) = (Vec::new(), Vec::new());
+        let mut traffic = TrafficCounts::default();
+        let mut came_online = 0;
+        tables.for_each_shard(&mut |log, stripe, last_seen| {
+            // Read under the shard's lock: every page view logged so far is at or before it.
+            if let Some((log, online)) = log.take(spares.pop().unwrap_or_default(), tables.now()) {
+                // Each visitor logged, with its last page view: from the session table, or (a
+                // visitor forgotten since) the latest page view logged.
+                let logged = log.starts.iter().map(|s| (s.key, s.at));
+                let logged = logged.chain(log.views.iter().map(|v| (v.key, v.at)));
+                lasts.extend(logged.map(|(key, at)| (key, last_seen(key).unwrap_or(at).max(at))));
+                logs.push(log);
+                came_online += online;
+            }
+            let counts = stripe.take_counts();
+            traffic.periods.merge(&counts.periods);
+            traffic.days.merge(&counts.days);
+        });
+        let delta = Delta::of(
+            traffic,
+            tables.take_visitors(),
+            tables.take_articles(),
+            came_online,
+        );
+        Cut { logs, lasts, delta }
+    }
 }
 
 /// A random 64-bit number (std's `RandomState`: keys drawn from the OS once per thread).
@@ -398,14 +448,22 @@ impl Sharing {
         cut: impl FnOnce(&mut Vec<Taken>) -> Cut,
     ) {
         let Cut { logs, lasts, delta } = cut(spares);
-        let (mut starts, mut views) = (Vec::new(), Vec::new());
+        let mut all = Taken::default();
         for mut log in logs {
-            starts.append(&mut log.starts);
-            views.append(&mut log.views);
+            all.starts.append(&mut log.starts);
+            all.views.append(&mut log.views);
+            for (&day, c) in &log.counts {
+                let mine = all.counts.entry(day).or_default();
+                mine.visits += c.visits;
+                mine.visitors += c.visitors;
+            }
+            for (&k, &n) in &log.alone_views {
+                *all.alone_views.entry(k).or_default() += n;
+            }
             spares.push(log);
         }
         let page_views = delta.traffic.days.iter().map(|(d, t)| (d, t.page_views));
-        let batch = Batch::from_log(starts, views, lasts, page_views, calendar.week_start);
+        let batch = Batch::from_log(all, lasts, page_views, calendar.week_start);
         view.waiting.absorb(delta);
         let in_parts: u64 = pending.parts.iter().map(|p| p.entries).sum();
         let room = self
@@ -866,7 +924,7 @@ mod tests {
             Cut {
                 logs: vec![Taken {
                     starts,
-                    views: Vec::new(),
+                    ..Taken::default()
                 }],
                 lasts,
                 delta: Delta::default(),

@@ -372,6 +372,11 @@ impl<P> Sessions<P> {
         self.online.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// The bound on visitors tracked.
+    pub(crate) fn max_sessions(&self) -> usize {
+        self.cfg.max_sessions
+    }
+
     /// The online window, in nanoseconds.
     pub(crate) fn online_window(&self) -> i64 {
         self.cfg.online_window
