@@ -33,7 +33,7 @@
 //! | article dedup after `max_dedup_entries` is exceeded | a forgotten (article, visitor) pair's next view counts again |
 //! | the web rules' visitors (`web::Rules`) | a request without a cookie counts under the day's cookieless id of its address and User-Agent: two browsers behind one address with one User-Agent, both without a cookie, are one visitor that day; a new browser that comes back another day is two distinct visitors in a period spanning both days (its first day's cookieless id and its own) |
 //! | the web rules' pace limit | exact per visitor's minute; past `max_sessions` visitors within a minute, the oldest minutes are forgotten and start afresh |
-//! | a shared site (feature `redis`) | the site's numbers as of the last sync, exact as above, plus what this instance recorded since; `online` as of the last sync plus the visitors that came online here since. See "Several instances" above for when instances agree |
+//! | a shared site (feature `redis`) | the site's numbers as of the last sync, exact as above but distinct visitors (exact up to 1,000 a period, then Redis's HyperLogLog: 0.81 % standard error), plus what this instance recorded since; `online` as of the last sync plus the visitors that came online here since. See "Several instances" above for when instances agree |
 //!
 //! Readings are not a single atomic snapshot: a page view recorded on another thread while
 //! [`Counter::stats`] runs may show in one field and not yet in another.

@@ -315,6 +315,18 @@ fn expected(c: &Counter, top: usize) -> Samples {
             (Kind::Gauge, unix_seconds(at)),
         );
     }
+    put(
+        "visitor_counter_sync_lost_parts_total",
+        &[],
+        n(syncs.lost_parts),
+    );
+    if let Some(offset) = syncs.clock_offset {
+        put(
+            "visitor_counter_sync_clock_offset_seconds",
+            &[],
+            (Kind::Gauge, offset.as_seconds_f64()),
+        );
+    }
     m
 }
 

@@ -53,6 +53,8 @@
 //! | `visitor_counter_syncs_total` | counter | `outcome` | syncs with the shared site (feature `redis`), `ok` or `failed` |
 //! | `visitor_counter_sync_pending_page_views` | gauge | | page views recorded here and not yet in the shared site |
 //! | `visitor_counter_sync_last_success_timestamp_seconds` | gauge | | when the last successful sync was (Unix time, counter's clock); absent before the first |
+//! | `visitor_counter_sync_lost_parts_total` | counter | | parts the shared site acknowledged, then lost, that this counter no longer held to send again |
+//! | `visitor_counter_sync_clock_offset_seconds` | gauge | | this counter's clock minus the Redis server's at the last sync; absent before it |
 //!
 //! Every label has a bounded set of values: `reason` 5, `outcome` 2, `article` at most
 //! n (the [`Collector::top_articles`] option: 10 by default, at most 100, 0 for none). The
@@ -269,7 +271,25 @@ impl collector::Collector for Collector {
             "visitor_counter_sync_last_success_timestamp",
             "When the last successful sync with the shared site was, as a Unix time.",
             syncs.last_synced_at,
-        )
+        )?;
+        let lost = ConstCounter::new(syncs.lost_parts);
+        lost.encode(e.encode_descriptor(
+            "visitor_counter_sync_lost_parts",
+            "Parts the shared site acknowledged, then lost, that this counter could not send again.",
+            None,
+            lost.metric_type(),
+        )?)?;
+        if let Some(offset) = syncs.clock_offset {
+            let seconds = Unit::Seconds;
+            let gauge = ConstGauge::new(offset.as_seconds_f64());
+            gauge.encode(e.encode_descriptor(
+                "visitor_counter_sync_clock_offset",
+                "This counter's clock minus the Redis server's, at the last sync.",
+                Some(&seconds),
+                gauge.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 

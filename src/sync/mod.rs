@@ -8,14 +8,18 @@
 //! that changed. Readings are the site's numbers as of the last sync plus what this counter
 //! recorded since.
 //!
-//! This folder holds `log.rs` (the per-shard page-view log of the hot path), `batch.rs` (a
-//! batch: per visitor the page views that may start a visit or a day and its last one, page
-//! views as counts per day; bounded, cut into parts, encoded), `site.rs` (the
-//! site's numbers as read, and the counts not synced yet), `engine.rs` (one sync: the cut, the
-//! parts, retries and status, against a [`Store`](engine::Store)), `redis.rs` (the store over
-//! Redis, feature `redis`) and `site.lua` (the script). It builds on the model (calendar,
-//! visitors, articles); the model does not know it.
+//! This folder holds `log.rs` (the per-shard page-view log of the hot path, [`ShardLog`]),
+//! `batch.rs` (a batch: per visitor the page views that may start a visit or a day and its
+//! last one, page views as counts per day; bounded, cut into parts, encoded), `site.rs` (the
+//! site's numbers as read, and the counts not synced yet), `engine.rs` (one sync: the cut of
+//! the counter's tables through [`Tables`], the parts, retries, lost writes and status, against
+//! a [`Store`]), `redis.rs` (the store over Redis, Sentinel or a Cluster, feature `redis`) and
+//! `site.lua` (the script). It builds on the model (calendar, visitors, articles); the model
+//! does not know it, and the counter meets it through `ShardLog`, `Tables` and `Sharing`.
 //!
+//! [`ShardLog`]: log::ShardLog
+//! [`Tables`]: engine::Tables
+//! [`Store`]: engine::Store
 //! [`CounterBuilder::redis`]: crate::CounterBuilder
 //! [`Counter::sync`]: crate::Counter::sync
 
