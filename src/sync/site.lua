@@ -97,74 +97,51 @@ local applied = tonumber(redis.call('HGET', ck, 'a') or '0')
 local claimed, gap = 0, 0
 
 -- Reads the part (raising an error if it cannot be read): its days, visitors and views counted
--- alone.
+-- alone. One `struct.unpack` per record of the part.
 local function parse(part)
-  local pos = 1
-  local function read(format)
-    local v
-    v, pos = struct.unpack(format, part, pos)
-    return v
-  end
-  local function key8()
-    if pos + 7 > #part then
-      error('short')
-    end
-    local v = string.sub(part, pos, pos + 7)
-    pos = pos + 8
-    return v
-  end
-
+  local unpack_at = struct.unpack
   -- Days: their period keys, and the counts sent as counts.
-  -- (Each value is read in a statement of its own: Lua does not say in which order it
-  -- evaluates the fields of a table constructor.)
+  local n, pos = unpack_at('<I4', part)
   local days = {}
-  for i = 1, read('<I4') do
-    local dk, wk, mk, yk = read('<i4'), read('<i4'), read('<i4'), read('<i4')
-    local d = { day = dk, names = { 'd:' .. dk, 'w:' .. wk, 'm:' .. mk, 'y:' .. yk, 't:0' } }
-    d.page_views = read('<i8')
-    d.visits = read('<i8')
-    d.alone = read('<i8')
-    d.fresh = {}
-    days[i] = d
+  for i = 1, n do
+    local dk, wk, mk, yk, page_views, visits, alone
+    dk, wk, mk, yk, page_views, visits, alone, pos = unpack_at('<i4i4i4i4i8i8i8', part, pos)
+    days[i] = { day = dk, names = { 'd:' .. dk, 'w:' .. wk, 'm:' .. mk, 'y:' .. yk, 't:0' },
+      page_views = page_views, visits = visits, alone = alone, fresh = {} }
   end
-  local function day()
-    local d = days[read('<I2')]
+  local function day(i)
+    local d = days[i]
     if not d then
       error('no such day')
     end
     return d
   end
-  -- Visitors: key, last page view, runs (day, instant, prior page view or 0), views (article,
-  -- day, instant).
+  -- Visitors: key, last page view, runs (day, instant, prior page view or NONE), views
+  -- (article, day, instant).
   local visitors = {}
-  for i = 1, read('<I4') do
-    local v = { runs = {}, views = {} }
-    v.key = key8()
-    v.last = read('<i8')
-    local nruns, nviews = read('<I2'), read('<I2')
+  n, pos = unpack_at('<I4', part, pos)
+  for i = 1, n do
+    local key, last, nruns, nviews
+    key, last, nruns, nviews, pos = unpack_at('c8<i8I2I2', part, pos)
+    local runs, views = {}, {}
     for j = 1, nruns do
-      local r = {}
-      r.day = day()
-      r.at = read('<i8')
-      r.prior = read('<i8')
-      v.runs[j] = r
+      local d, at, prior
+      d, at, prior, pos = unpack_at('<I2i8i8', part, pos)
+      runs[j] = { day = day(d), at = at, prior = prior }
     end
     for j = 1, nviews do
-      local w = {}
-      w.art = key8()
-      w.day = day()
-      w.at = read('<i8')
-      v.views[j] = w
+      local art, d, at
+      art, d, at, pos = unpack_at('c8<I2i8', part, pos)
+      views[j] = { art = art, day = day(d), at = at }
     end
-    visitors[i] = v
+    visitors[i] = { key = key, last = last, runs = runs, views = views }
   end
   local alone = {}
-  for i = 1, read('<I4') do
-    local a = {}
-    a.art = key8()
-    a.day = day()
-    a.n = read('<I4')
-    alone[i] = a
+  n, pos = unpack_at('<I4', part, pos)
+  for i = 1, n do
+    local art, d, count
+    art, d, count, pos = unpack_at('c8<I2I4', part, pos)
+    alone[i] = { art = art, day = day(d), n = count }
   end
   if pos ~= #part + 1 then
     error('bytes left over')
@@ -242,18 +219,22 @@ local function apply(days, visitors, alone)
     online[#online + 1] = v.key
     -- Views counted a dedup window or more before the last page view hold nothing back; of the
     -- others, the latest `ENTRY_ARTICLES`.
-    local kept = {}
-    for art, at in pairs(counted) do
-      if last - at < dedup_us then
-        kept[#kept + 1] = { art, at }
+    local entry_out = struct.pack('<i8<i4', last, lastday or 0)
+    if next(counted) then
+      local kept = {}
+      for art, at in pairs(counted) do
+        if last - at < dedup_us then
+          kept[#kept + 1] = { art, at }
+        end
       end
+      table.sort(kept, function(a, b) return a[2] > b[2] end)
+      local out = { entry_out }
+      for j = 1, math.min(#kept, ENTRY_ARTICLES) do
+        out[#out + 1] = kept[j][1] .. struct.pack('<i8', kept[j][2])
+      end
+      entry_out = table.concat(out)
     end
-    table.sort(kept, function(a, b) return a[2] > b[2] end)
-    local out = { struct.pack('<i8<i4', last, lastday or 0) }
-    for j = 1, math.min(#kept, ENTRY_ARTICLES) do
-      out[#out + 1] = kept[j][1] .. struct.pack('<i8', kept[j][2])
-    end
-    redis.call('SET', keys[i], table.concat(out), 'PX', ARGV[18])
+    redis.call('SET', keys[i], entry_out, 'PX', ARGV[18])
   end
   for i = 1, #online, 1000 do
     redis.call('ZADD', P .. 'on', 'GT', unpack(online, i, math.min(i + 999, #online)))
@@ -343,24 +324,41 @@ local function apply(days, visitors, alone)
     end
   end
 
-  -- Articles: the views, by period; a kind's field for a new period drops that kind's fields
-  -- older than the one before it (a reading needs the current and the previous period).
+  -- Articles: the views, by period, read and written in one command each; a kind's field for
+  -- a new period drops that kind's fields older than the one before it (a reading needs the
+  -- current and the previous period).
   for art, by_day in pairs(views) do
     local ak = P .. 'A:' .. art
-    local fields = {}
+    local fields, names = {}, {}
     for d, n in pairs(by_day) do
       for k = 1, 4 do
-        fields[d.names[k]] = (fields[d.names[k]] or 0) + n
+        local f = d.names[k]
+        if not fields[f] then
+          names[#names + 1] = f
+        end
+        fields[f] = (fields[f] or 0) + n
+      end
+      if not fields.t then
+        names[#names + 1] = 't'
       end
       fields.t = (fields.t or 0) + n
     end
-    for field, n in pairs(fields) do
-      if redis.call('HINCRBY', ak, field, string.format('%d', n)) == n and field ~= 't' then
-        local kind, pkey = string.sub(field, 1, 1), tonumber(string.sub(field, 3))
-        for _, f in ipairs(redis.call('HKEYS', ak)) do
-          if string.sub(f, 1, 1) == kind and f ~= 't' and tonumber(string.sub(f, 3)) < pkey - 1 then
-            redis.call('HDEL', ak, f)
-          end
+    local now_held = redis.call('HMGET', ak, unpack(names))
+    local set, newest = {}, {}
+    for i, f in ipairs(names) do
+      set[#set + 1] = f
+      set[#set + 1] = string.format('%d', (tonumber(now_held[i]) or 0) + fields[f])
+      if not now_held[i] and f ~= 't' then
+        local kind, pkey = string.sub(f, 1, 1), tonumber(string.sub(f, 3))
+        newest[kind] = math.max(newest[kind] or pkey, pkey)
+      end
+    end
+    redis.call('HSET', ak, unpack(set))
+    if next(newest) then
+      for _, f in ipairs(redis.call('HKEYS', ak)) do
+        local kind = string.sub(f, 1, 1)
+        if newest[kind] and f ~= 't' and tonumber(string.sub(f, 3)) < newest[kind] - 1 then
+          redis.call('HDEL', ak, f)
         end
       end
     end
