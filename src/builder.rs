@@ -299,66 +299,14 @@ impl CounterBuilder {
     /// duration, an online window longer than the session timeout, `max_sessions(0)`, autosave
     /// without a snapshot path, an unknown time zone.
     pub fn build(self) -> Result<Counter, BuildError> {
-        let check = |option: &'static str, value: Duration, zero_ok: bool| {
-            if (value.is_zero() && !zero_ok) || value > MAX_DURATION {
-                Err(BuildError::InvalidDuration { option, value })
-            } else {
-                Ok(())
-            }
-        };
-        check("online_window", self.online_window, false)?;
-        check("session_timeout", self.session_timeout, false)?;
-        check("article_dedup_window", self.article_dedup_window, true)?;
-        if let Some(every) = self.autosave {
-            check("autosave", every, false)?;
-        }
-        if self.online_window > self.session_timeout {
-            return Err(BuildError::OnlineWindowExceedsSessionTimeout {
-                online_window: self.online_window,
-                session_timeout: self.session_timeout,
-            });
-        }
-        if self.max_sessions == 0 {
-            return Err(BuildError::ZeroMaxSessions);
-        }
-        if self.max_dedup_entries == 0 {
-            return Err(BuildError::ZeroMaxDedupEntries);
-        }
-        if self.autosave.is_some() && self.snapshot_path.is_none() {
-            return Err(BuildError::AutosaveWithoutSnapshotPath);
-        }
-        // The sharing options are checked before the snapshot file is touched: a bad one
-        // leaves a corrupt file where it is.
-        #[cfg(feature = "redis")]
-        if let Some((address, site)) = &self.redis {
-            check("sync_every", self.sync_every, true)?;
-            check("sync_timeout", self.sync_timeout, false)?;
-            crate::sync::redis::check(address, site)
-                .map_err(|reason| BuildError::Redis { reason })?;
-        }
-        let zone = match self.zone {
-            ZoneChoice::Fixed(o) => Zone::Fixed(o),
-            ZoneChoice::Named(name) => named_zone(name)?,
-        };
-        let calendar = Calendar {
-            zone,
-            week_start: self.week_start,
-        };
-        let sessions = SessionConfig {
-            online_window: duration_nanos(self.online_window),
-            session_timeout: duration_nanos(self.session_timeout),
-            max_sessions: self.max_sessions,
-        };
-        let dedup = (
-            duration_nanos(self.article_dedup_window),
-            self.max_dedup_entries,
-        );
+        // Every option is checked before anything touches a file or the network.
+        let config = self.checked()?;
         let fresh = || {
             Inner::new(
                 self.clock.clone(),
-                calendar.clone(),
-                sessions,
-                dedup,
+                config.calendar.clone(),
+                config.sessions,
+                config.dedup,
                 self.initial,
                 self.snapshot_path.clone(),
             )
@@ -388,25 +336,14 @@ impl CounterBuilder {
                     Loaded::Plain => inner.hand_over_to_site(),
                     _ => self.initial,
                 };
-                let store = shared_store(
-                    address,
-                    site,
-                    &calendar,
-                    sessions,
-                    dedup.0,
-                    initial,
-                    self.sync_timeout,
-                )?;
-                let config = crate::sync::engine::Config {
+                let store = shared_store(address, site, &config, initial, self.sync_timeout)?;
+                let sync = crate::sync::engine::Config {
                     max_entries: self.max_sessions,
                 };
                 // A random id: each counter numbers its own parts.
                 let id = crate::sync::engine::random_u64();
-                inner.share(crate::sync::engine::Sharing::new(
-                    config,
-                    Box::new(store),
-                    id,
-                ));
+                let sharing = crate::sync::engine::Sharing::new(sync, Box::new(store), id);
+                inner.share(sharing);
                 Some(duration_nanos(self.sync_every)).filter(|&n| n > 0)
             }
             None => None,
@@ -416,12 +353,99 @@ impl CounterBuilder {
         if let Loaded::Shared(sync) = loaded {
             inner.restore_sync(*sync);
         }
-        Ok(Counter::from_inner(
-            inner,
-            self.autosave.map(duration_nanos),
-            sync_every,
-        ))
+        Ok(Counter::from_inner(inner, config.autosave, sync_every))
     }
+
+    /// The options checked, as `build` uses them, or the error naming the first wrong one.
+    fn checked(&self) -> Result<Config, BuildError> {
+        let check = |option: &'static str, value: Duration, zero_ok: bool| {
+            if (value.is_zero() && !zero_ok) || value > MAX_DURATION {
+                Err(BuildError::InvalidDuration { option, value })
+            } else {
+                Ok(())
+            }
+        };
+        check("online_window", self.online_window, false)?;
+        check("session_timeout", self.session_timeout, false)?;
+        check("article_dedup_window", self.article_dedup_window, true)?;
+        if let Some(every) = self.autosave {
+            check("autosave", every, false)?;
+        }
+        if self.online_window > self.session_timeout {
+            return Err(BuildError::OnlineWindowExceedsSessionTimeout {
+                online_window: self.online_window,
+                session_timeout: self.session_timeout,
+            });
+        }
+        if self.max_sessions == 0 {
+            return Err(BuildError::ZeroMaxSessions);
+        }
+        if self.max_dedup_entries == 0 {
+            return Err(BuildError::ZeroMaxDedupEntries);
+        }
+        if self.autosave.is_some() && self.snapshot_path.is_none() {
+            return Err(BuildError::AutosaveWithoutSnapshotPath);
+        }
+        #[cfg(feature = "redis")]
+        if let Some((address, site)) = &self.redis {
+            check("sync_every", self.sync_every, true)?;
+            check("sync_timeout", self.sync_timeout, false)?;
+            let redis = |reason: String| BuildError::Redis { reason };
+            crate::sync::redis::check(address, site).map_err(redis)?;
+            check_initial_total(self.initial).map_err(redis)?;
+        }
+        let zone = match &self.zone {
+            ZoneChoice::Fixed(o) => Zone::Fixed(*o),
+            ZoneChoice::Named(name) => named_zone(name.clone())?,
+        };
+        Ok(Config {
+            calendar: Calendar {
+                zone,
+                week_start: self.week_start,
+            },
+            sessions: SessionConfig {
+                online_window: duration_nanos(self.online_window),
+                session_timeout: duration_nanos(self.session_timeout),
+                max_sessions: self.max_sessions,
+            },
+            dedup: DedupConfig {
+                window: duration_nanos(self.article_dedup_window),
+                max_entries: self.max_dedup_entries,
+            },
+            autosave: self.autosave.map(duration_nanos),
+        })
+    }
+}
+
+/// The options of a [`CounterBuilder`], checked (see `CounterBuilder::checked`).
+struct Config {
+    calendar: Calendar,
+    sessions: SessionConfig,
+    dedup: DedupConfig,
+    /// Nanoseconds between autosaves.
+    autosave: Option<i64>,
+}
+
+/// Refresh dedup's window (nanoseconds; 0: every view counts) and bound.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DedupConfig {
+    pub window: i64,
+    pub max_entries: usize,
+}
+
+/// Checks the initial totals a shared site starts from: Redis counters are signed 64-bit, so
+/// room is left for the page views to come.
+#[cfg(feature = "redis")]
+fn check_initial_total(initial: Tally) -> Result<(), String> {
+    const MOST: u64 = 1 << 62;
+    if initial.visits.max(initial.page_views) > MOST {
+        return Err(format!(
+            "`initial_total` of {} visits and {} page views: a shared site starts from at \
+             most {MOST} (its Redis counters are signed 64-bit)",
+            initial.visits, initial.page_views
+        ));
+    }
+    Ok(())
 }
 
 /// The store of a shared site (see `sync/redis.rs`).
@@ -429,32 +453,23 @@ impl CounterBuilder {
 fn shared_store(
     address: &crate::sync::Address,
     site: &str,
-    calendar: &Calendar,
-    sessions: SessionConfig,
-    dedup_window: i64,
+    config: &Config,
     initial: Tally,
     timeout: Duration,
 ) -> Result<crate::sync::redis::RedisStore, BuildError> {
     let redis = |reason: String| BuildError::Redis { reason };
-    // Redis counters are signed 64-bit: leave room for the page views to come.
-    const MOST: u64 = 1 << 62;
-    if initial.visits.max(initial.page_views) > MOST {
-        return Err(redis(format!(
-            "`initial_total` of {} visits and {} page views: a shared site starts from at \
-             most {MOST} (its Redis counters are signed 64-bit)",
-            initial.visits, initial.page_views
-        )));
-    }
-    let config = crate::sync::redis::SiteConfig {
-        zone: calendar.zone.describe(),
-        week_start: calendar.week_start.number_days_from_monday(),
-        online_window: sessions.online_window,
-        session_timeout: sessions.session_timeout,
-        dedup_window,
+    // A snapshot's totals handed over (see `redis`) are checked here.
+    check_initial_total(initial).map_err(redis)?;
+    let site_config = crate::sync::redis::SiteConfig {
+        zone: config.calendar.zone.describe(),
+        week_start: config.calendar.week_start.number_days_from_monday(),
+        online_window: config.sessions.online_window,
+        session_timeout: config.sessions.session_timeout,
+        dedup_window: config.dedup.window,
         initial_visits: initial.visits,
         initial_page_views: initial.page_views,
     };
-    crate::sync::redis::RedisStore::new(address, site, config, timeout).map_err(redis)
+    crate::sync::redis::RedisStore::new(address, site, site_config, timeout).map_err(redis)
 }
 
 /// What `load` found.

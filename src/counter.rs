@@ -28,7 +28,7 @@ use crate::visitors::pace::Pace;
 use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
 use crate::visitors::sessions::{SessionConfig, Sessions};
-use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
+use crate::visitors::traffic::{ShardTraffic, Tally, TrafficCounts};
 use crate::visitors::unique::{Unique, UniqueCounts};
 
 /// The site's statistics at one instant.
@@ -80,9 +80,9 @@ pub struct Counter {
 
 /// What each shard of the session table carries besides its sessions, under the same lock.
 #[derive(Default)]
-pub(crate) struct ShardLoad {
-    /// The shard's stripe of the visit and page view counts.
-    stripe: Stripe,
+pub(crate) struct ShardShare {
+    /// The shard's share of the visit and page view counts.
+    traffic: ShardTraffic,
     /// Page views for the next sync, when the counter shares its site.
     log: ShardLog,
 }
@@ -90,7 +90,7 @@ pub(crate) struct ShardLoad {
 pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     calendar: Calendar,
-    sessions: Sessions<ShardLoad>,
+    sessions: Sessions<ShardShare>,
     unique: Unique,
     articles: ArticleViews,
     initial: Tally,
@@ -221,7 +221,7 @@ impl Inner {
         clock: Arc<dyn Clock>,
         calendar: Calendar,
         sessions: SessionConfig,
-        (dedup_window, max_dedup_entries): (i64, usize),
+        dedup: crate::builder::DedupConfig,
         initial: Tally,
         snapshot_path: Option<PathBuf>,
     ) -> Inner {
@@ -230,7 +230,7 @@ impl Inner {
             calendar,
             sessions: Sessions::new(sessions),
             unique: Unique::default(),
-            articles: ArticleViews::new(dedup_window, max_dedup_entries),
+            articles: ArticleViews::new(dedup.window, dedup.max_entries),
             initial,
             snapshot_path,
             save_lock: Mutex::new(()),
@@ -250,8 +250,8 @@ impl Inner {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn hand_over_to_site(&mut self) -> Tally {
         let mut total = std::mem::take(&mut self.initial);
-        self.sessions.for_each_payload(|s| {
-            total.merge(s.stripe.take_counts().periods.total());
+        self.sessions.for_each_share(|s| {
+            total.merge(s.traffic.take_counts().periods.total());
         });
         self.unique.take();
         self.articles.counts.take_all();
@@ -264,10 +264,10 @@ impl Inner {
     pub(crate) fn share(&mut self, sharing: Sharing) {
         // Each shard's log holds its share of the bound on what waits.
         let mut shards = 0;
-        self.sessions.for_each_payload(|_| shards += 1);
+        self.sessions.for_each_share(|_| shards += 1);
         let cap = self.sessions.max_sessions().div_ceil(shards.max(1));
         self.sessions
-            .for_each_payload(|s| s.log = ShardLog::sharing(cap));
+            .for_each_share(|s| s.log = ShardLog::sharing(cap));
         self.articles.counts.rank(false);
         self.sharing = Some(sharing);
     }
@@ -309,7 +309,7 @@ impl Inner {
                     let (articles, article_dedup) = self.articles.records(saved_at);
                     let mut traffic = TrafficCounts::default();
                     self.sessions
-                        .for_each_payload(|s| s.stripe.merge_into(&mut traffic));
+                        .for_each_share(|s| s.traffic.merge_into(&mut traffic));
                     (
                         sync,
                         articles,
@@ -350,7 +350,7 @@ impl Inner {
         self.initial = state.initial;
         let mut first = Some(traffic);
         self.sessions
-            .for_each_payload(|s| s.stripe.replace(first.take().unwrap_or_default()));
+            .for_each_share(|s| s.traffic.replace(first.take().unwrap_or_default()));
         self.unique.restore(unique);
         let articles = std::mem::take(&mut state.articles);
         self.articles
@@ -422,9 +422,7 @@ impl Tables for Inner {
 
     fn for_each_shard(&self, f: &mut ShardVisit<'_>) {
         self.sessions
-            .for_each_payload_with_last_seen(|s, last_seen| {
-                f(&mut s.log, &mut s.stripe, last_seen)
-            });
+            .for_each_share_with_last_seen(|s, last_seen| f(&mut s.log, &mut s.traffic, last_seen));
     }
 
     fn take_visitors(&self) -> UniqueCounts {
@@ -553,38 +551,38 @@ impl Counter {
         article: Option<(ArticleId, bool)>,
     ) -> PeriodKeys {
         let inner = &*self.inner;
-        let (touch, recorded) = inner
+        let (touch, day) = inner
             .sessions
             .touch(visitor, now, |touch, came_online, load| {
-                let recorded = load.stripe.record(&inner.calendar, now, touch.new_visit);
-                // Copies of the day's key and start, so that `recorded` stays in registers for
+                let day = load.traffic.record(&inner.calendar, now, touch.new_visit);
+                // Copies of the day's key and start, so that `day` stays in registers for
                 // the page view of a counter that shares no site.
-                let (day, start) = (recorded.day.keys.day, recorded.day.start);
+                let (day_key, start) = (day.keys.day, day.start);
                 let page_view = || PageView {
                     key: session_key(visitor),
                     at: now,
-                    day,
+                    day: day_key,
                     prior: touch.previous,
                     article: article.map(|(a, counted)| (a.as_u64(), counted)),
                     new_visit: touch.new_visit,
                     new_day: touch.previous.is_none_or(|p| p < start),
                 };
                 load.log.record(page_view, came_online);
-                recorded
+                day
             });
-        let new_day = touch.previous.is_none_or(|p| p < recorded.day.start);
+        let new_day = touch.previous.is_none_or(|p| p < day.start);
         if new_day {
-            inner.unique.insert(visitor, &recorded.day.keys);
+            inner.unique.insert(visitor, &day.keys);
         }
-        if recorded.upkeep_due || (touch.previous.is_none() && inner.sessions.over_bound()) {
+        if touch.upkeep_due || (touch.previous.is_none() && inner.sessions.over_bound()) {
             inner.sessions.try_upkeep(now);
         }
-        if recorded.upkeep_due {
+        if touch.upkeep_due {
             inner.articles.dedup.try_upkeep(now);
             #[cfg(feature = "web")]
             inner.pace.try_upkeep(now);
         }
-        recorded.day.keys
+        day.keys
     }
 
     /// The statistics now.
@@ -594,7 +592,7 @@ impl Counter {
     /// visitors: it is a few microseconds plus the upkeep of visitors that went offline since the
     /// last reading.
     ///
-    /// **Locking:** the upkeep lock (waits for a running upkeep), each counter stripe in turn, the
+    /// **Locking:** the upkeep lock (waits for a running upkeep), each session shard in turn, the
     /// unique-visitor lock. Page views on other threads keep flowing.
     pub fn stats(&self) -> Stats {
         let inner = &*self.inner;
@@ -605,8 +603,8 @@ impl Counter {
         let (mut visits, mut page_views) = (Periods::default(), Periods::default());
         let view = inner.sharing.as_ref().map(|s| s.view.read());
         let mut came_online = 0;
-        inner.sessions.for_each_payload(|s| {
-            s.stripe.add_periods(&keys, &mut visits, &mut page_views);
+        inner.sessions.for_each_share(|s| {
+            s.traffic.add_periods(&keys, &mut visits, &mut page_views);
             came_online += s.log.came_online();
         });
         let mut visitors = inner.unique.periods(&keys);
@@ -668,7 +666,7 @@ impl Counter {
     /// nothing happened. At most [`HISTORY_DAYS`](crate::HISTORY_DAYS) rows are kept: a larger
     /// `days` returns that many.
     ///
-    /// **Locking:** each counter stripe in turn, then the unique-visitor lock.
+    /// **Locking:** each session shard in turn, then the unique-visitor lock.
     pub fn history(&self, days: usize) -> Vec<DayCounts> {
         let n = days.min(HISTORY_DAYS);
         let today = self.inner.calendar.date(self.now());
@@ -681,7 +679,7 @@ impl Counter {
         let view = self.inner.sharing.as_ref().map(|s| s.view.read());
         self.inner
             .sessions
-            .for_each_payload(|s| s.stripe.add_days(&keys, &mut tallies));
+            .for_each_share(|s| s.traffic.add_days(&keys, &mut tallies));
         let mut visitors = self.inner.unique.days(&keys);
         if let Some(view) = &view {
             view.add_days(&keys, &mut tallies, &mut visitors);
@@ -703,7 +701,7 @@ impl Counter {
     /// at any moment leaves the old or the new snapshot. See [`snapshot`](crate::snapshot) for
     /// the format and for what point in time a snapshot reflects.
     ///
-    /// **Locking:** concurrent saves wait for each other. Page views keep flowing: each stripe,
+    /// **Locking:** concurrent saves wait for each other. Page views keep flowing: each session shard's counts,
     /// the unique-visitor state and each session shard are locked only while copied. A counter
     /// that shares its site first waits for a sync in progress, then seals what it recorded
     /// since into numbered parts as a sync does (each shard's log briefly; readings wait on the
@@ -711,7 +709,7 @@ impl Counter {
     /// have yet and nothing twice (see `CounterBuilder::redis`).
     ///
     /// **Threads:** a save of at least 65,536 sessions sorts them on two threads: this one and
-    /// a second one it starts twice, briefly (no shard or stripe lock is held meanwhile).
+    /// a second one it starts twice, briefly (no shard lock is held meanwhile).
     ///
     /// # Errors
     /// [`SnapshotError::NoSnapshotPath`] without a snapshot path; [`SnapshotError::Io`] when the
@@ -745,9 +743,7 @@ impl Counter {
             None => SyncStatus::default(),
             Some(sharing) => {
                 let mut live = 0;
-                self.inner
-                    .sessions
-                    .for_each_payload(|s| live += s.log.len());
+                self.inner.sessions.for_each_share(|s| live += s.log.len());
                 sharing.status(live)
             }
         }

@@ -77,7 +77,6 @@ pub(crate) const fn mix64(mut x: u64) -> u64 {
     x
 }
 
-/// A `Hasher` for keys that are already 64-bit ids: one multiply-free mix, no SipHash.
 /// The key the session table files a visitor under: [`mix64`] of its id, a bijection, so every
 /// visitor keeps its own key and keys are spread uniformly (the session shard is the key's top
 /// bits, and a snapshot's sessions, sorted by key, are found by interpolation).
@@ -86,6 +85,7 @@ pub(crate) const fn session_key(visitor: VisitorId) -> u64 {
     mix64(visitor.0)
 }
 
+/// A `Hasher` for keys that are already 64-bit ids: [`mix64`] of each word written, no SipHash.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 

@@ -90,7 +90,7 @@ pub mod web;
 
 pub use builder::{CounterBuilder, MAX_DURATION};
 pub use calendar::clock::{Clock, ManualClock, SystemClock};
-pub use calendar::periods::{Period, Periods, HISTORY_DAYS};
+pub use calendar::periods::{Period, Periods, UnknownPeriod, HISTORY_DAYS};
 pub use counter::{ArticleStats, Counter, DayCounts, Exclusion, Exclusions, SaveStatus, Stats};
 pub use error::{BuildError, SnapshotError};
 pub use ids::{ArticleId, VisitorId};

@@ -328,3 +328,38 @@ fn identity_types_have_the_promised_traits() {
     counter_traits::<Counter>();
     clock_traits::<ManualClock>();
 }
+
+/// The builder checks every option before it touches the snapshot file: a bad sharing option
+/// with a corrupt snapshot and `move_corrupt_snapshot_aside` is an error, and the file stays
+/// where it was, as it was.
+#[test]
+fn a_bad_option_leaves_a_corrupt_snapshot_where_it_is() {
+    let dir = std::env::temp_dir().join(format!("vc-builder-order-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("counter.snapshot");
+    std::fs::write(&path, b"not a snapshot").unwrap();
+    let bad = [
+        builder()
+            .redis("redis://127.0.0.1:1/", "site")
+            .sync_timeout(Duration::ZERO),
+        builder().redis("not a url", "site"),
+        builder().redis("redis://127.0.0.1:1/", "{braces}"),
+        builder().online_window(Duration::ZERO),
+    ];
+    for b in bad {
+        let b = b.snapshot_path(&path).move_corrupt_snapshot_aside(true);
+        assert!(b.build().is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a snapshot");
+        let aside = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(aside, 1, "nothing moved aside");
+    }
+    // With good options the corrupt file is moved aside, as asked.
+    builder()
+        .snapshot_path(&path)
+        .move_corrupt_snapshot_aside(true)
+        .build()
+        .unwrap();
+    assert!(!path.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -55,29 +55,11 @@ pub fn count_param(
     }
 }
 
-/// The `period` parameter (default `today`). `Err`: the message.
+/// The `period` parameter (default `today`), by [`Period`]'s name. `Err`: the message.
 fn period_param(q: &HashMap<String, String>) -> Result<Period, String> {
-    const NAMES: [(&str, Period); 8] = [
-        ("today", Period::Today),
-        ("yesterday", Period::Yesterday),
-        ("this_week", Period::ThisWeek),
-        ("last_week", Period::LastWeek),
-        ("this_month", Period::ThisMonth),
-        ("last_month", Period::LastMonth),
-        ("this_year", Period::ThisYear),
-        ("total", Period::Total),
-    ];
-    let Some(v) = q.get("period") else {
-        return Ok(Period::Today);
-    };
-    NAMES
-        .iter()
-        .find(|(n, _)| n == v)
-        .map(|&(_, p)| p)
-        .ok_or_else(|| {
-            let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
-            format!("`period` must be one of {}, got {v:?}", names.join(", "))
-        })
+    q.get("period").map_or(Ok(Period::Today), |v| {
+        v.parse::<Period>().map_err(|e| format!("`period`: {e}"))
+    })
 }
 
 /// `GET /api/stats`: the counter's `Stats`.

@@ -32,7 +32,57 @@ pub enum Period {
     Total,
 }
 
+/// Parses a period's [`name`](Period::name).
+///
+/// ```
+/// use visitor_counter::Period;
+/// assert_eq!("this_week".parse::<Period>(), Ok(Period::ThisWeek));
+/// assert!("week".parse::<Period>().is_err());
+/// ```
+impl std::str::FromStr for Period {
+    type Err = UnknownPeriod;
+    fn from_str(s: &str) -> Result<Period, UnknownPeriod> {
+        Period::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownPeriod(s.to_owned()))
+    }
+}
+
+/// A name that is no [`Period`]'s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownPeriod(String);
+
+impl std::fmt::Display for UnknownPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = Period::ALL.iter().map(|p| p.name()).collect();
+        write!(
+            f,
+            "{:?} is no period: give one of {}",
+            self.0,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownPeriod {}
+
 impl Period {
+    /// The period's name in snake case, as in [`Periods`]' fields: `today`, `yesterday`,
+    /// `this_week`, `last_week`, `this_month`, `last_month`, `this_year`, `total`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Period::Today => "today",
+            Period::Yesterday => "yesterday",
+            Period::ThisWeek => "this_week",
+            Period::LastWeek => "last_week",
+            Period::ThisMonth => "this_month",
+            Period::LastMonth => "last_month",
+            Period::ThisYear => "this_year",
+            Period::Total => "total",
+        }
+    }
+
     /// Every period, in the order of the fields of [`Periods`].
     pub const ALL: [Period; 8] = [
         Period::Today,

@@ -47,12 +47,12 @@ pub(crate) fn thread_index() -> usize {
     })
 }
 
-/// Per-stripe buffers of `(instant, key)` pairs that hot paths push to and upkeep drains into
-/// its time-ordered heap. Pushing locks only the calling thread's stripe, and reuses the
-/// buffer's capacity once it has been drained.
 /// One stripe's buffer of `(instant, key)` pairs.
 type Buffer<K> = Padded<parking_lot::Mutex<Vec<(i64, K)>>>;
 
+/// Per-stripe buffers of `(instant, key)` pairs that hot paths push to and upkeep drains into
+/// its time-ordered heap. Pushing locks only the calling thread's stripe, and reuses the
+/// buffer's capacity once it has been drained.
 pub(crate) struct Pending<K> {
     stripes: Box<[Buffer<K>]>,
 }

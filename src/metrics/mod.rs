@@ -81,7 +81,7 @@
 //!
 //! # Cost and locking
 //!
-//! A scrape makes one [`Counter::stats`] (session upkeep first, then each counter stripe and
+//! A scrape makes one [`Counter::stats`] (session upkeep first, then each session shard's counts and
 //! the unique-visitor lock in turn: see its docs), one [`Counter::top_articles`] for today
 //! (from the rankings: read-locks each ranking shard in turn), and the cheap status reads: a
 //! few atomic loads (exclusions, tracked sessions) and the save-status and sync-status locks

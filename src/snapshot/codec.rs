@@ -1,8 +1,8 @@
 //! The payload codec: bincode 2.0.1 through serde, in one fixed configuration.
 //!
 //! This is the only module that names bincode, so the codec can be swapped (bincode is
-//! unmaintained; 3.0.0 is an empty release) by adding a format version that uses another one.
-//! Format version 1 is: little-endian, fixed-width integers (so a list's claimed length can be
+//! unmaintained; 3.0.0 is an empty release) by adding a file format version that uses another
+//! one. The codec's settings are: little-endian, fixed-width integers (so a list's claimed length can be
 //! checked against the bytes left and the in-memory size of what is decoded stays close to the
 //! file's size), with a decode limit, and the whole payload must be consumed.
 

@@ -37,7 +37,7 @@ use crate::sync::batch::Batch;
 use crate::sync::log::{ShardLog, Taken};
 use crate::sync::site::{Delta, Record, SavedDelta, SavedSite, Site};
 use crate::sync::{ErrorKind, SyncError, SyncStatus};
-use crate::visitors::traffic::{Stripe, Tally, TrafficCounts};
+use crate::visitors::traffic::{ShardTraffic, Tally, TrafficCounts};
 use crate::visitors::unique::UniqueCounts;
 
 /// Records a store answers per call at most.
@@ -328,10 +328,10 @@ pub(crate) struct Sharing {
     day_keys: Mutex<Vec<(i32, [u64; 2])>>,
 }
 
-/// What [`Tables::for_each_shard`] runs on a shard: its log, its stripe of the visit and
+/// What [`Tables::for_each_shard`] runs on a shard: its log, its share of the visit and
 /// page-view counts, and a lookup of its visitors' last page views by session key.
 pub(crate) type ShardVisit<'a> =
-    dyn FnMut(&mut ShardLog, &mut Stripe, &dyn Fn(u64) -> Option<i64>) + 'a;
+    dyn FnMut(&mut ShardLog, &mut ShardTraffic, &dyn Fn(u64) -> Option<i64>) + 'a;
 
 /// The counter's tables, as a sync cuts them (`counter.rs` implements it).
 pub(crate) trait Tables {
@@ -360,7 +360,7 @@ impl Cut {
         let (mut logs, mut lasts) = (Vec::new(), Vec::new());
         let mut traffic = TrafficCounts::default();
         let mut came_online = 0;
-        tables.for_each_shard(&mut |log, stripe, last_seen| {
+        tables.for_each_shard(&mut |log, shard_traffic, last_seen| {
             // Read under the shard's lock: every page view logged so far is at or before it.
             if let Some((log, online)) = log.take(spares.pop().unwrap_or_default(), tables.now()) {
                 // Each visitor logged, with its last page view: from the session table, or (a
@@ -371,7 +371,7 @@ impl Cut {
                 logs.push(log);
                 came_online += online;
             }
-            let counts = stripe.take_counts();
+            let counts = shard_traffic.take_counts();
             traffic.periods.merge(&counts.periods);
             traffic.days.merge(&counts.days);
         });

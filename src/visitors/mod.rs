@@ -7,8 +7,8 @@
 //!   table out and what a load checks; it belongs here, with the table that reads it in place,
 //!   and the snapshot format embeds it;
 //! - `pace.rs`: page views per visitor in its current minute, for the web rules' pace limit;
-//! - `traffic.rs`: visits and page views per period and per day, striped over the session
-//!   shards;
+//! - `traffic.rs`: visits and page views per period and per day, a share in each session
+//!   shard;
 //! - `unique.rs` and `distinct.rs`: distinct visitors per period (exact, then HyperLogLog).
 //!
 //! Uses `calendar`, `common` and the ids. It does not import the snapshot format.

@@ -79,6 +79,9 @@ pub(crate) struct Touch {
     pub new_visit: bool,
     /// The visitor's previous page view, if it was still tracked.
     pub previous: Option<i64>,
+    /// The shard has seen [`UPKEEP_EVERY`] page views since it last said so: time for the
+    /// caller to try upkeep (this table's and its own tables').
+    pub upkeep_due: bool,
 }
 
 /// Durations in nanoseconds and the bound, validated by the builder.
@@ -167,18 +170,21 @@ struct Queues {
 pub(crate) const UPKEEP_EVERY: u32 = 4096;
 
 /// One shard: its visitors, the visitors that came online since upkeep last ran, and the
-/// shard's share of whatever else a page view updates (`P`: the traffic counters), so that a page
+/// shard's share of whatever else a page view updates (`Share`: the counter's traffic counts and
+/// sync log), so that a page
 /// view takes one lock, not two.
-struct Shard<P> {
+struct Shard<Share> {
     /// Visitors by session key.
     map: HashMap<u64, Packed, IdBuildHasher>,
     came_online: Vec<Queued>,
-    payload: P,
+    /// Page views since the shard last said upkeep was due.
+    since_upkeep: u32,
+    share: Share,
     /// This shard's restored sessions not taken into `map` yet.
     restored: Option<RestoredShard>,
 }
 
-impl<P> Shard<P> {
+impl<Share> Shard<Share> {
     /// The entry of session key `k`: in the table, or taken into it from the restored sessions.
     fn entry(&mut self, k: u64) -> Option<&mut Packed> {
         match self.map.entry(k) {
@@ -200,8 +206,8 @@ fn take_restored(restored: &mut Option<RestoredShard>, k: u64) -> Option<Packed>
     taken.map(Packed)
 }
 
-pub(crate) struct Sessions<P> {
-    shards: Box<[Padded<Mutex<Shard<P>>>]>,
+pub(crate) struct Sessions<Share> {
+    shards: Box<[Padded<Mutex<Shard<Share>>>]>,
     /// `64 - log2(shards)`.
     shift: u32,
     len: Padded<AtomicUsize>,
@@ -210,8 +216,8 @@ pub(crate) struct Sessions<P> {
     cfg: SessionConfig,
 }
 
-impl<P: Default> Sessions<P> {
-    pub(crate) fn new(cfg: SessionConfig) -> Sessions<P> {
+impl<Share: Default> Sessions<Share> {
+    pub(crate) fn new(cfg: SessionConfig) -> Sessions<Share> {
         let n = shard_count();
         Sessions {
             shards: (0..n)
@@ -219,7 +225,8 @@ impl<P: Default> Sessions<P> {
                     Padded(Mutex::new(Shard {
                         map: HashMap::default(),
                         came_online: Vec::new(),
-                        payload: P::default(),
+                        since_upkeep: 0,
+                        share: Share::default(),
                         restored: None,
                     }))
                 })
@@ -239,7 +246,7 @@ fn shard_count() -> usize {
     (cores * 4).next_power_of_two().clamp(4, 64)
 }
 
-impl<P> Sessions<P> {
+impl<Share> Sessions<Share> {
     /// The shard of session key `k`: its top bits, so that a snapshot's sessions, sorted by
     /// key, are sorted by shard. (The shard's table hashes the key again, so its bucket index and
     /// control bytes do not depend on the shard.)
@@ -249,19 +256,19 @@ impl<P> Sessions<P> {
     }
 
     #[inline]
-    fn shard(&self, k: u64) -> &Mutex<Shard<P>> {
+    fn shard(&self, k: u64) -> &Mutex<Shard<Share>> {
         &self.shards[self.shard_index(k)]
     }
 
     /// Records a page view by `visitor` at `now`, then runs `f` on the page view (and whether
-    /// it brought the visitor online) and the visitor's shard payload under the same lock. Hot path: one shard lock; allocates only for a visitor the table
+    /// it brought the visitor online) and the visitor's shard share under the same lock. Hot path: one shard lock; allocates only for a visitor the table
     /// does not hold yet (or when a shard's came-online buffer grows).
     #[inline]
     pub(crate) fn touch<R>(
         &self,
         visitor: VisitorId,
         now: i64,
-        f: impl FnOnce(&Touch, bool, &mut P) -> R,
+        f: impl FnOnce(&Touch, bool, &mut Share) -> R,
     ) -> (Touch, R) {
         let k = session_key(visitor);
         let mut guard = self.shard(k).lock();
@@ -272,10 +279,11 @@ impl<P> Sessions<P> {
             let touch = Touch {
                 new_visit: now.saturating_sub(last) >= self.cfg.session_timeout,
                 previous: Some(last),
+                upkeep_due: false,
             };
             (touch, !s.online())
         };
-        let (touch, came_online) = match shard.map.entry(k) {
+        let (mut touch, came_online) = match shard.map.entry(k) {
             MapEntry::Occupied(mut e) => {
                 let s = *e.get();
                 seen_again(e.get_mut(), s)
@@ -289,6 +297,7 @@ impl<P> Sessions<P> {
                     let touch = Touch {
                         new_visit: true,
                         previous: None,
+                        upkeep_due: false,
                     };
                     (touch, true)
                 }
@@ -298,25 +307,30 @@ impl<P> Sessions<P> {
             self.online.fetch_add(1, Ordering::Relaxed);
             shard.came_online.push((now, k));
         }
-        let r = f(&touch, came_online, &mut shard.payload);
+        shard.since_upkeep += 1;
+        if shard.since_upkeep >= UPKEEP_EVERY {
+            shard.since_upkeep = 0;
+            touch.upkeep_due = true;
+        }
+        let r = f(&touch, came_online, &mut shard.share);
         (touch, r)
     }
 
-    /// Runs `f` on each shard's payload, locking one shard at a time.
-    pub(crate) fn for_each_payload(&self, mut f: impl FnMut(&mut P)) {
-        self.for_each_payload_with_last_seen(|payload, _| f(payload));
+    /// Runs `f` on each shard's share, locking one shard at a time.
+    pub(crate) fn for_each_share(&self, mut f: impl FnMut(&mut Share)) {
+        self.for_each_share_with_last_seen(|share, _| f(share));
     }
 
-    /// Runs `f` on each shard's payload, locking one shard at a time, with a lookup of the last
+    /// Runs `f` on each shard's share, locking one shard at a time, with a lookup of the last
     /// page view of the shard's visitors by session key (those the table holds).
-    pub(crate) fn for_each_payload_with_last_seen(
+    pub(crate) fn for_each_share_with_last_seen(
         &self,
-        mut f: impl FnMut(&mut P, &dyn Fn(u64) -> Option<i64>),
+        mut f: impl FnMut(&mut Share, &dyn Fn(u64) -> Option<i64>),
     ) {
         for s in self.shards.iter() {
             let mut guard = s.lock();
-            let Shard { map, payload, .. } = &mut *guard;
-            f(payload, &|k| map.get(&k).map(|p| p.last_seen()));
+            let Shard { map, share, .. } = &mut *guard;
+            f(share, &|k| map.get(&k).map(|p| p.last_seen()));
         }
     }
 
@@ -507,7 +521,7 @@ impl<P> Sessions<P> {
     }
 }
 
-impl<P> Sessions<P> {
+impl<Share> Sessions<Share> {
     /// Every tracked session, laid out as a snapshot holds them. Copies one shard at a time
     /// under its lock (the table's entries and the restored sessions not taken yet), then sorts
     /// with no lock held.
@@ -676,8 +690,9 @@ mod tests {
                         Padded(Mutex::new(Shard {
                             map: HashMap::default(),
                             came_online: Vec::new(),
-                            payload: (),
+                            share: (),
                             restored: None,
+                            since_upkeep: 0,
                         }))
                     })
                     .collect();

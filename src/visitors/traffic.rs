@@ -1,16 +1,14 @@
 //! The site's visits and page views: per period (through [`PeriodBuckets`]) and per day of
-//! history, striped by thread.
+//! history, each session shard holding its share ([`ShardTraffic`]).
 //!
 //! # Locking
-//! A page view locks its thread's stripe (one of [`stripe_count`]); threads share a stripe only
-//! when there are more threads than stripes, so the lock is nearly always uncontended. Readings
-//! lock each stripe in turn, briefly, and add them up.
+//! A page view updates its visitor's shard's share under the shard's lock, which it holds
+//! already. Readings lock each shard in turn, briefly, and add the shares up.
 
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::local::{Calendar, DayInfo, PeriodKeys};
 use crate::calendar::periods::{DayRing, PeriodBuckets, Periods};
-use crate::visitors::sessions::UPKEEP_EVERY;
 
 /// Visits and page views.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +30,7 @@ impl crate::calendar::periods::Merge for Tally {
     }
 }
 
-/// The counts of one stripe, or of all stripes merged (as in a snapshot).
+/// The counts of one shard, or of all shards merged (as in a snapshot).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TrafficCounts {
     pub periods: PeriodBuckets<Tally>,
@@ -42,23 +40,16 @@ pub(crate) struct TrafficCounts {
 /// One shard's share of the counts, with the local day of its last page view cached so most
 /// page views skip the calendar. Lives in the session table's shard, under the same lock.
 #[derive(Default)]
-pub(crate) struct Stripe {
+pub(crate) struct ShardTraffic {
     counts: TrafficCounts,
     day: Option<DayInfo>,
-    /// Page views since upkeep last ran from this shard.
-    since_upkeep: u32,
 }
 
-/// What recording a page view found out.
-pub(crate) struct Recorded {
-    pub day: DayInfo,
-    pub upkeep_due: bool,
-}
-
-impl Stripe {
+impl ShardTraffic {
     /// Counts a page view at `now`, and a visit when `new_visit`.
     #[inline]
-    pub(crate) fn record(&mut self, calendar: &Calendar, now: i64, new_visit: bool) -> Recorded {
+    /// Answers the page view's local day.
+    pub(crate) fn record(&mut self, calendar: &Calendar, now: i64, new_visit: bool) -> DayInfo {
         let day = match self.day {
             Some(d) if d.contains(now) => d,
             _ => {
@@ -75,15 +66,10 @@ impl Stripe {
         if let Some(t) = self.counts.days.slot_mut(day.keys.day) {
             t.add(&add);
         }
-        self.since_upkeep += 1;
-        let upkeep_due = self.since_upkeep >= UPKEEP_EVERY;
-        if upkeep_due {
-            self.since_upkeep = 0;
-        }
-        Recorded { day, upkeep_due }
+        day
     }
 
-    /// Adds this stripe's visits and page views per reading period at `now`.
+    /// Adds this shard's visits and page views per reading period at `now`.
     pub(crate) fn add_periods(
         &self,
         now: &PeriodKeys,
@@ -94,7 +80,7 @@ impl Stripe {
         *page_views += self.counts.periods.read(now, |t| t.page_views);
     }
 
-    /// Adds this stripe's visits and page views on each of `days` into `sums`.
+    /// Adds this shard's visits and page views on each of `days` into `sums`.
     pub(crate) fn add_days(&self, days: &[i32], sums: &mut [Tally]) {
         for (sum, &d) in sums.iter_mut().zip(days) {
             if let Some(t) = self.counts.days.get(d) {
@@ -103,7 +89,7 @@ impl Stripe {
         }
     }
 
-    /// Folds this stripe into `all` (for a snapshot).
+    /// Folds this shard's counts into `all` (for a snapshot).
     pub(crate) fn merge_into(&self, all: &mut TrafficCounts) {
         all.periods.merge(&self.counts.periods);
         all.days.merge(&self.counts.days);
@@ -115,11 +101,11 @@ impl Stripe {
         std::mem::take(&mut self.counts)
     }
 
-    /// Replaces the counts (restoring a snapshot into one stripe, clearing the others).
+    /// Replaces the counts (restoring a snapshot into one shard, clearing the others).
     pub(crate) fn replace(&mut self, counts: TrafficCounts) {
-        *self = Stripe {
+        *self = ShardTraffic {
             counts,
-            ..Stripe::default()
+            ..ShardTraffic::default()
         };
     }
 }
