@@ -140,6 +140,34 @@ fn hit_new(c: &mut Criterion) {
     g.finish();
 }
 
+/// Two threads, new visitors (ids never seen, from one shared sequence) against 1M prefilled
+/// sessions: below the cap (`max_sessions` far above what the run reaches, so the table only
+/// grows) and at it (`max_sessions` = 1M: each new visitor makes the table forget the least
+/// recently seen, all of them online, as in a flood of new ids). Issue 23's target: at the cap
+/// at most 1.5x below it.
+fn hit_new_two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hit_2_threads/new_visitor");
+    configure(&mut g);
+    let n = 1_000_000;
+    let keys = pool(n);
+    for (name, max) in [("below_cap", 1 << 40), ("at_cap", n)] {
+        let counter = prefilled(&keys, max);
+        let next = std::sync::atomic::AtomicU64::new(FRESH_BASE);
+        let op = |_: u64| {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counter.hit(VisitorId::from(id(i)));
+        };
+        g.bench_function(format!("{name}/{}", label(n)), |b| {
+            b.iter_custom(|iters| contended(iters, &keys, &op))
+        });
+        if max == n {
+            assert!(counter.tracked_sessions() <= n + THREADS);
+        }
+        drop(counter);
+    }
+    g.finish();
+}
+
 /// Runs `op` over `keys` from [`THREADS`] threads, `iters` calls in all; each thread cycles over
 /// its own contiguous slice of `keys`. Returns the wall time from the common start (a barrier) to
 /// the last thread's end.
@@ -495,7 +523,8 @@ fn alternate(group: &str, reqs: &[Request], variants: &[(&str, Rules, Option<Man
 /// Only [`measured_ops`] is counted (not the prefill); divide the "Collected" total by `n`.
 /// Cases: `hit` (`Counter::hit`, returning, 100k), `rules_pace_off` and `rules_pace_on` (as
 /// `rules/returning`), `new_minute_pace_off` and `new_minute_pace_default` (as
-/// `rules/new_minute`).
+/// `rules/new_minute`), `new_below_cap` and `new_at_cap` (new visitors against the 100,000
+/// prefilled, with no cap or a cap of 100,000).
 fn count_ops(case: &str, n: u64) {
     let visitors = 100_000;
     let keys = pool(visitors);
@@ -511,6 +540,20 @@ fn count_ops(case: &str, n: u64) {
             let counter = prefilled(&keys, NO_EVICTION);
             measured_ops(n, &mut || {
                 counter.hit(black_box(VisitorId::from(keys[next()])))
+            });
+            return;
+        }
+        "new_below_cap" | "new_at_cap" => {
+            let max = if case == "new_at_cap" {
+                visitors
+            } else {
+                1 << 40
+            };
+            let counter = prefilled(&keys, max);
+            let mut fresh = FRESH_BASE;
+            measured_ops(n, &mut || {
+                fresh += 1;
+                counter.hit(black_box(VisitorId::from(id(fresh))))
             });
             return;
         }
@@ -551,6 +594,7 @@ criterion_group!(
     hit_returning,
     hit_new,
     hit_two_threads,
+    hit_new_two_threads,
     rules_returning,
     rules_new_minute,
     rules_two_threads,

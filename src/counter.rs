@@ -19,13 +19,12 @@ use crate::common::periodic;
 use crate::error::SnapshotError;
 use crate::ids::{session_key, ArticleId, VisitorId};
 use crate::snapshot;
-use crate::snapshot::state::{SavedCalendar, StateV4};
+use crate::snapshot::state::{SavedCalendar, State};
 use crate::sync::engine::{Cut, SavedSync, ShardVisit, Sharing, Tables};
 use crate::sync::log::{PageView, ShardLog};
 use crate::sync::{SyncError, SyncStatus};
 #[cfg(feature = "web")]
 use crate::visitors::pace::Pace;
-use crate::visitors::restored::RestoredColumn;
 use crate::visitors::saved::SavedSessions;
 use crate::visitors::sessions::{SessionConfig, Sessions};
 use crate::visitors::traffic::{ShardTraffic, Tally, TrafficCounts};
@@ -292,7 +291,7 @@ impl Inner {
     /// their counts instead of its tables' counts: whatever a sync after the save sends, a
     /// counter restored from the snapshot sends nothing twice. (Page views recorded after the
     /// seal are not in the snapshot; a save holds the page views completed before it began.)
-    fn capture(&self) -> StateV4<'static> {
+    fn capture(&self) -> State<'static> {
         let saved_at = self.now();
         let (sync, articles, article_dedup, traffic, unique) =
             match self.sharing.as_ref().filter(|s| s.sends()) {
@@ -319,7 +318,7 @@ impl Inner {
                     )
                 }
             };
-        StateV4 {
+        State {
             saved_at,
             calendar: SavedCalendar {
                 zone: self.calendar.zone.describe(),
@@ -328,7 +327,7 @@ impl Inner {
             initial: self.initial,
             traffic,
             unique,
-            sessions: self.sessions.table(),
+            sessions: self.sessions.saved(),
             articles,
             article_dedup,
             sync,
@@ -336,9 +335,9 @@ impl Inner {
     }
 
     /// Loads everything of a decoded snapshot but its sessions into this fresh state, taking it
-    /// out of `state`. The state must come from `snapshot::decode_with`, which has vetted all of
-    /// it but the sessions by then (instants in range, well-formed buckets).
-    pub(crate) fn restore_counts(&mut self, state: &mut StateV4<'_>) {
+    /// out of `state`. The state must come from `snapshot::decode`, which has vetted all of it
+    /// but the sessions (instants in range, well-formed buckets).
+    pub(crate) fn restore_counts(&mut self, state: &mut State<'_>) {
         let mut traffic = std::mem::take(&mut state.traffic);
         let mut unique = std::mem::take(&mut state.unique);
         let week_start = self.calendar.week_start;
@@ -369,10 +368,10 @@ impl Inner {
         sharing.restore(saved);
     }
 
-    /// Gives this fresh state the vetted sessions of a decoded snapshot; they may borrow from
-    /// `file`, which the session table then keeps (see `visitors/restored.rs`).
-    pub(crate) fn restore_sessions(&mut self, sessions: SavedSessions<'_>, file: &Arc<Vec<u8>>) {
-        self.sessions.restore(RestoredColumn::new(sessions, file));
+    /// Loads the sessions of a decoded snapshot into this fresh state, checking each record
+    /// (see `Sessions::load`); on an error the caller throws this state away.
+    pub(crate) fn load_sessions(&mut self, sessions: &SavedSessions<'_>) -> Result<(), String> {
+        self.sessions.load(sessions)
     }
 
     /// Writes a snapshot to the snapshot path; records the outcome in the save status.

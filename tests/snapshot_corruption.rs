@@ -169,7 +169,7 @@ fn assert_build_refuses(path: &Path, bytes: &[u8], what: &str) {
 
 // ---------------------------------------------------------------------------------------------
 // Hand-built payloads (bincode 2 `standard()` with little-endian fixed-width integers, see
-// `snapshot/codec.rs`, `snapshot/state.rs` and `visitors/saved.rs`; formats 1 and 2 differ only in the sessions)
+// `snapshot/codec.rs`, `snapshot/state.rs` and `visitors/saved.rs`)
 // ---------------------------------------------------------------------------------------------
 
 /// Bytes of a length prefix (of a list or a string): a `u64`, little-endian.
@@ -178,14 +178,14 @@ const LEN_PREFIX: usize = 8;
 /// The key of an empty period slot: `i32::MIN`, little-endian.
 const EMPTY_KEY: [u8; 4] = i32::MIN.to_le_bytes();
 
-/// A payload of format `version` (1 or 2) built field by field: saved at the Unix epoch, every count zero,
+/// A payload of the current format built field by field: saved at the Unix epoch, every count zero,
 /// every period slot either key 0 or empty, so that by default it is a snapshot `build`
 /// accepts. Each list is a claimed length and the number of elements really present; day-ring
 /// elements past [`HISTORY_DAYS`](visitor_counter::HISTORY_DAYS) (which the decoder refuses)
 /// use key 0 instead of the empty key.
 #[derive(Clone)]
 struct Parts {
-    /// The format version: 1 writes the sessions as a list, 2 as a byte string.
+    /// The format version in the header.
     version: u32,
     /// The zone string's claimed length and the bytes present.
     zone_claim: u64,
@@ -200,11 +200,8 @@ struct Parts {
     sketch: Option<((u64, usize), (u64, usize))>,
     /// `unique.days`: (key, distinct visitors), each element 12 bytes (16 decoded).
     unique_days: (u64, usize),
-    /// `sessions`: in format 1 a list of (visitor, age, online), each element 17 bytes (24
-    /// decoded); in format 2 a byte string of 16-byte records (borrowed when decoded), which
-    /// claims 16 times the claim here (visitors 1, 2, 3, ..., all idle); in format 3 the same
-    /// byte string of records (keys 1, 2, 3, ..., all idle), an empty online order and an idle
-    /// order of 4-byte indices claiming 4 times the claim (all borrowed).
+    /// `sessions`: a byte string of 16-byte records (borrowed when decoded), which claims 16
+    /// times the claim here (session keys 1, 2, 3, ..., all idle).
     sessions: (u64, usize),
     /// `articles`: the id and its period buckets, each element 112 bytes (144 decoded).
     articles: (u64, usize),
@@ -222,7 +219,7 @@ const HISTOGRAM: usize = 50;
 impl Default for Parts {
     fn default() -> Self {
         Parts {
-            version: 3,
+            version: visitor_counter::snapshot::FORMAT_VERSION,
             zone_claim: 12,
             zone: b"UTC+07:00:00".to_vec(),
             days: (RING as u64, RING),
@@ -310,35 +307,19 @@ impl Parts {
         }));
         list(&mut p, self.unique_days, |i| ring_element(i, &[0; 8]));
         let (claim, present) = self.sessions;
-        // The k-th 16-byte record of format 2 or 3: key k + 1, last seen at 2000-01-01, idle.
-        let record = |k: usize| {
+        // The k-th 16-byte record: key k + 1, last seen at 2000-01-01, idle.
+        list(&mut p, (claim.saturating_mul(16), present), |k| {
             let mut r = (k as u64 + 1).to_le_bytes().to_vec();
             r.extend([0; 8]);
             r
-        };
-        match self.version {
-            // Visitors 1, 2, 3, ..., idle, last seen when saved (format 1) or at 2000-01-01
-            // (format 2).
-            1 => list(&mut p, self.sessions, |k| {
-                let mut s = (k as u64 + 1).to_le_bytes().to_vec();
-                s.extend([0; 9]);
-                s
-            }),
-            2 => list(&mut p, (claim.saturating_mul(16), present), record),
-            _ => {
-                list(&mut p, (claim.saturating_mul(16), present), record);
-                list(&mut p, (0, 0), |_| Vec::new());
-                list(&mut p, (claim.saturating_mul(4), present), |k| {
-                    (k as u32).to_le_bytes().to_vec()
-                });
-            }
-        }
+        });
         list(&mut p, self.articles, |_| {
             let mut a = vec![0; 8];
             a.extend(buckets(|_| vec![0; 8]));
             a
         });
         list(&mut p, self.dedup, |_| vec![0; 24]);
+        p.push(0); // sync: none
         p
     }
 
@@ -348,30 +329,25 @@ impl Parts {
     }
 }
 
-/// The sessions of a format 1 or 2 file are laid out as a table when restored. A handful of
-/// them, whose keys span most of the key space, once made that layout shift a word by 64 bits
-/// (a panic in a debug build, an index out of bounds in a release one).
+/// A file of a format that only builds before the first release wrote is refused with an
+/// error that says so, and `build` leaves it where it is.
 #[test]
-fn an_older_file_with_a_few_sessions_restores_them() {
+fn a_pre_release_format_is_refused_with_a_clear_error() {
     let _g = serial();
-    let dir = temp_dir("few-older-sessions");
-    for version in [1, 2] {
-        for n in [1, 2, 7, 15, 16, 40] {
-            let path = dir.join(format!("v{version}-{n}.snapshot"));
-            let parts = Parts {
-                version,
-                sessions: (n as u64, n),
-                ..Parts::default()
-            };
-            std::fs::write(&path, parts.file()).unwrap();
-            let c = Counter::builder()
-                .utc_offset(offset!(+7))
-                .clock(ManualClock::new(datetime!(2000-01-01 00:00 UTC)))
-                .snapshot_path(&path)
-                .build()
-                .unwrap_or_else(|e| panic!("format {version}, {n} sessions: {e}"));
-            assert_eq!(c.tracked_sessions(), n, "format {version}");
-        }
+    let dir = temp_dir("pre-release");
+    let payload = Parts::default().payload();
+    for version in 1..visitor_counter::snapshot::FORMAT_VERSION {
+        let path = dir.join(format!("v{version}.snapshot"));
+        let file = with_header_version(version, &payload);
+        std::fs::write(&path, &file).unwrap();
+        let err = inspect(&file).unwrap_err().to_string();
+        assert!(err.contains("before the first release"), "{err}");
+        let err = match Counter::builder().snapshot_path(&path).build() {
+            Ok(_) => panic!("format {version} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("before the first release"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), file);
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -380,11 +356,9 @@ fn an_older_file_with_a_few_sessions_restores_them() {
 fn the_hand_built_payload_matches_the_format() {
     let _g = serial();
     // (version, bytes of three sessions, sessions tracked once restored)
-    for (version, session_bytes, tracked) in [
-        (1, 8 + 3 * 17, 3),
-        (2, 8 + 3 * 16, 3),
-        (3, (8 + 3 * 16) + 8 + (8 + 3 * 4), 3),
-    ] {
+    for (version, session_bytes, tracked) in
+        [(visitor_counter::snapshot::FORMAT_VERSION, 8 + 3 * 16, 3)]
+    {
         // If this fails the layout assumed by the crafted inputs below is out of date.
         let parts = Parts {
             version,
@@ -397,7 +371,7 @@ fn the_hand_built_payload_matches_the_format() {
         let payload = parts.payload();
         // Every element size above, added up: saved_at, zone, week start, initial, traffic
         // periods, traffic days, unique periods (the exact set holds two ids), unique days,
-        // sessions, articles, dedup.
+        // sessions, articles, dedup, the sync state (none).
         assert_eq!(
             payload.len(),
             8 + (8 + 12)
@@ -409,7 +383,8 @@ fn the_hand_built_payload_matches_the_format() {
                 + (8 + 512 * 12)
                 + session_bytes
                 + (8 + 2 * 112)
-                + (8 + 24),
+                + (8 + 24)
+                + 1,
             "format {version}"
         );
         let file = parts.file();
@@ -474,12 +449,37 @@ fn inspect_refuses_what_build_refuses() {
         days: (0, 0),
         ..Parts::default()
     };
+    // Two sessions, the second's record changed: its key repeats the first's, or its instant
+    // is one nanosecond before the range a session can hold.
+    let two = Parts {
+        sessions: (2, 2),
+        ..Parts::default()
+    }
+    .payload();
+    let mut records = 32u64.to_le_bytes().to_vec();
+    records.extend(1u64.to_le_bytes());
+    records.extend([0; 8]);
+    let second = records.len();
+    records.extend(2u64.to_le_bytes());
+    records.extend([0; 8]);
+    let at = two
+        .windows(records.len())
+        .position(|w| w == records)
+        .expect("the two records in the payload");
+    let mut repeated = two.clone();
+    repeated[at + second..at + second + 8].copy_from_slice(&1u64.to_le_bytes());
+    let mut out_of_range = two.clone();
+    // Bit 62 alone: -2^62 ns from 2000-01-01 (63-bit two's complement), one nanosecond
+    // before the first instant a session can hold.
+    out_of_range[at + second + 8..at + second + 16].copy_from_slice(&(1u64 << 62).to_le_bytes());
     let dir = temp_dir("inspect-vs-build");
     let path = dir.join("counter.snapshot");
     let mut wrong = Vec::new();
     for (name, file) in [
         ("saved_at in 1677", with_header(&saved_at_out_of_range)),
         ("no daily history", no_history.file()),
+        ("a session key saved twice", with_header(&repeated)),
+        ("a session instant out of range", with_header(&out_of_range)),
     ] {
         assert_build_refuses(&path, &file, name);
         match inspect(&file) {
@@ -692,9 +692,7 @@ fn fuzz_input(rng: &mut Rng, real_payload: &[u8], i: usize) -> Vec<u8> {
 fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
     let real_payload = &real[HEADER_LEN..];
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for version in [1, 2, 3] {
-        crafted_parts(version, &mut out);
-    }
+    crafted_parts(visitor_counter::snapshot::FORMAT_VERSION, &mut out);
     // The real payload with each huge claim at every one of its first 64 bytes.
     for at in 0..64.min(real_payload.len()) {
         for claim in HUGE_CLAIMS {
@@ -710,28 +708,10 @@ fn crafted_inputs(real: &[u8]) -> Vec<(String, Vec<u8>)> {
             ));
         }
     }
-    for version in [0, 4, 7, u32::MAX] {
+    for version in [0, 1, 4, 6, 7, u32::MAX] {
         out.push((
             format!("format version {version}"),
             with_header_version(version, real_payload),
-        ));
-    }
-    // A format 3 payload labelled format 1 or 2, and the other way round.
-    for version in [1, 2] {
-        out.push((
-            format!("format 3 payload as {version}"),
-            with_header_version(version, real_payload),
-        ));
-    }
-    for (version, labelled) in [(2, 3), (1, 2)] {
-        let parts = Parts {
-            version,
-            sessions: (3, 3),
-            ..Parts::default()
-        };
-        out.push((
-            format!("format {version} payload as {labelled}"),
-            with_header_version(labelled, &parts.payload()),
         ));
     }
     // 13-byte files: shorter than the header, whatever they hold.
@@ -1120,30 +1100,10 @@ fn lists_of_small_elements_stay_within_twice_the_input() {
             },
         ),
         (
-            "sessions (format 3: borrowed)",
+            "sessions (borrowed, checked by a sorted copy of their keys)",
             n,
             None,
             Parts {
-                sessions: many,
-                ..d()
-            },
-        ),
-        (
-            "sessions (format 2: borrowed)",
-            n,
-            None,
-            Parts {
-                version: 2,
-                sessions: many,
-                ..d()
-            },
-        ),
-        (
-            "sessions (format 1)",
-            n,
-            None,
-            Parts {
-                version: 1,
                 sessions: many,
                 ..d()
             },

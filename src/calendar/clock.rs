@@ -116,7 +116,7 @@ pub(crate) const MAX_NS: i64 = BASE_NS + (1 << 62) - 1;
 
 /// An instant held in the range and a flag, in one word: bit 63 is the flag, bits 0..63 the
 /// instant's offset from [`BASE_NS`] as a 63-bit two's complement number. The session table
-/// keeps its entries in this form, and snapshot formats 2 and 3 write it as is.
+/// keeps its entries in this form, and a snapshot writes it as is.
 #[inline]
 pub(crate) fn pack(instant: i64, flag: bool) -> u64 {
     let offset = (instant.wrapping_sub(BASE_NS) as u64) & !(1 << 63);

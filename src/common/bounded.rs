@@ -146,7 +146,7 @@ pub(crate) fn option_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
 }
 
 /// A byte string that decoding borrows from the file when it can.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct Bytes<'a>(pub Cow<'a, [u8]>);
 
 impl std::ops::Deref for Bytes<'_> {

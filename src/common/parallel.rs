@@ -1,6 +1,5 @@
-//! Two pieces of work at once: on the load path, a snapshot's checksum beside its decoding, its
-//! session table's vetting beside the restore of the rest, article rankings beside the article
-//! table; on the save path, half of the session table's sorting beside the other half.
+//! Two pieces of work at once, on the load path: a snapshot's checksum beside its decoding, and
+//! article rankings beside the article table.
 
 use parking_lot::Mutex;
 

@@ -13,41 +13,30 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..8 | magic `b"VCSNAP\r\n"` |
-//! | 8..12 | format version, `u32` little-endian (this release writes 4) |
+//! | 8..12 | format version, `u32` little-endian (this release writes 5) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 of bytes 8..20 and the payload |
 //!
 //! # Format versions
-//! - 1: the payload as a bincode list of sessions (17 bytes each).
-//! - 2: sessions as one byte string of 16-byte records, decoded in place; the rest as in 1.
-//! - 3: sessions sorted by session key, with their online and idle time orders, so that a
-//!   restored counter reads them in place (see `visitors/saved.rs` for the layout and
-//!   `visitors/restored.rs` for how they are read); the rest as in 2. The sessions of a file of
-//!   version 1 or 2 are sorted into that layout when a counter is restored from it (which
-//!   allocates about three times their size, once), not when it is only decoded.
-//! - 4 (written by this release): 3, then an optional sync state: what a counter that shares
-//!   its site through Redis has not sent yet (page views logged, the waiting batch, the parts
-//!   in flight with their numbers) and the site's numbers as it last read them (see
-//!   `sync/engine.rs`). Absent for a counter that does not share a site.
+//! This release writes and reads format 5: the header above, then the payload of
+//! `snapshot/state.rs`, whose sessions are flat 16-byte records (see `visitors/saved.rs`).
+//! Formats 1 to 4 were written only by builds before the first release; a file in one of them is
+//! refused with an error that says so.
 //!
 //! # Versioning policy
-//! Every release reads every older format version; a release that changes the payload (or the
-//! codec) adds a new version number and keeps the old decoders. A golden file of each version is
-//! committed under `tests/golden/` and decoded by a test. A file of a newer version than the
-//! release knows is refused with an error naming the version.
+//! From the first release on, every release reads every format an earlier release wrote: a
+//! release that changes the payload (or the codec) adds a format version and keeps the decoder
+//! of the old one. A golden file of each such version is committed under `tests/golden/` and
+//! decoded by a test. A file of a newer version than the release knows is refused with an error
+//! naming the version.
 //!
 //! # Trust
 //! Decoding never trusts the file: the header is checked against the file's real size, the
 //! checksum is verified before anything decoded is used, lists are read without preallocating
 //! their claimed length, byte strings are borrowed from the file (their length checked against
-//! the bytes left), and restored state is vetted before use. A bad file is an `Err`, never a
-//! panic, and decoding allocates little more than twice the file's size. Format 3's session
-//! time orders are checked at the load to be as long as the records of their kind; what they
-//! name is vetted as they are read after the load, and they are not checked to be sorted by
-//! time (at every load, the first would cost a random write per session, the second a random
-//! read): a file crafted with bad orders and a recomputed checksum can make restored sessions
-//! expire late, or be forgotten out of turn over `max_sessions`, never a panic or a wrong
-//! count (see `visitors/restored.rs`, "Trust").
+//! the bytes left), and restored state is vetted before use: the session table checks each
+//! record as it loads it (see `visitors/sessions.rs`). A bad file is an `Err`, never a panic,
+//! and a load allocates at most a few times the file's size.
 //!
 //! # One counter per file
 //! A snapshot file belongs to one live counter. `build` removes the `<name>.tmp-*` files that an
@@ -74,15 +63,15 @@ pub(crate) mod state;
 use time::OffsetDateTime;
 
 use crate::error::SnapshotError;
-use state::{StateV1, StateV2, StateV3, StateV4};
+use state::State;
 
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Writes a state as a whole snapshot file to `path`, atomically (see [`file::write_atomic`]).
 /// The payload is measured first (a snapshot may hold at most 4 GiB), then encoded straight
 /// into the file.
-pub(crate) fn save(state: &StateV4<'_>, path: &std::path::Path) -> Result<(), SnapshotError> {
+pub(crate) fn save(state: &State<'_>, path: &std::path::Path) -> Result<(), SnapshotError> {
     let len = codec::size(state).map_err(SnapshotError::Encode)?;
     if len > format::MAX_PAYLOAD {
         // It could not be read back.
@@ -96,67 +85,41 @@ pub(crate) fn save(state: &StateV4<'_>, path: &std::path::Path) -> Result<(), Sn
     })
 }
 
-/// Payloads at least this long are checksummed on a second thread while they are decoded, and
-/// their session table vetted on another while the rest is restored.
+/// Payloads at least this long are checksummed on a second thread while they are decoded.
 const CHECK_APART: usize = 1 << 20;
 
-/// Decodes a whole snapshot file of any supported version into the current state type, and
-/// vets it: a state returned here is safe to restore. It borrows its sessions from `file`.
-pub(crate) fn decode(file: &[u8]) -> Result<StateV4<'_>, String> {
-    decode_with(file, |_| {})
-}
-
-/// [`decode`], handing the state to `early` as soon as everything in it but its session table
-/// is vetted, while the table is vetted on another thread: a load restores the counts and
-/// articles meanwhile. `early` sees the state without its sessions (they are put back before
-/// it is returned). It runs before the checksum and the session table are known to be good: a
-/// caller that gets an error must throw away whatever `early` built.
+/// Decodes a whole snapshot file and vets all of it but its sessions (which the session table
+/// checks as it loads them). It borrows its sessions from `file`.
 ///
 /// A large payload's checksum is computed on a second thread (when one can be started) while
 /// this one decodes and vets it: both read the whole file, so together they take about half as
 /// long. Decoding never trusts its input, so it may run before the checksum is known; a
-/// checksum mismatch is reported before anything decoding found. A large session table is
-/// vetted on one thread more, while this one restores the rest (`early`).
-pub(crate) fn decode_with<'a>(
-    file: &'a [u8],
-    early: impl FnOnce(&mut StateV4<'a>),
-) -> Result<StateV4<'a>, String> {
+/// checksum mismatch is reported before anything decoding found.
+pub(crate) fn decode(file: &[u8]) -> Result<State<'_>, String> {
     let (sealed, payload) = format::open_unverified(file)?;
-    let large = payload.len() >= CHECK_APART;
     let (verified, decoded) = crate::common::parallel::join(
         "visitor-counter-checksum",
-        large,
+        payload.len() >= CHECK_APART,
         || sealed.verify(payload),
-        || {
-            let mut state = decode_payload(sealed.version, payload)?;
-            let sessions = std::mem::take(&mut state.sessions);
-            let (vetted, ()) = crate::common::parallel::join(
-                "visitor-counter-vet",
-                large,
-                || sessions.validate(),
-                || early(&mut state),
-            );
-            vetted?;
-            state.sessions = sessions;
-            Ok(state)
-        },
+        || decode_payload(sealed.version, payload),
     );
     verified?;
     decoded
 }
 
 /// Decodes a payload of format `version` and vets all of it but its sessions.
-fn decode_payload(version: u32, payload: &[u8]) -> Result<StateV4<'_>, String> {
+fn decode_payload(version: u32, payload: &[u8]) -> Result<State<'_>, String> {
     let state = match version {
-        1 => StateV4::from(StateV3::from(StateV2::from(codec::decode::<StateV1>(
-            payload,
-        )?))),
-        2 => StateV4::from(StateV3::from(codec::decode::<StateV2>(payload)?)),
-        3 => StateV4::from(codec::decode::<StateV3>(payload)?),
-        4 => codec::decode::<StateV4>(payload)?,
+        FORMAT_VERSION => codec::decode::<State>(payload)?,
+        1..FORMAT_VERSION => {
+            return Err(format!(
+                "format version {version} was written by a build before the first release, \
+                 which this release does not read (it reads version {FORMAT_VERSION})"
+            ))
+        }
         v => {
             return Err(format!(
-                "format version {v} is not supported by this release (it reads versions 1 to {FORMAT_VERSION})"
+                "format version {v} is not supported by this release (it reads version {FORMAT_VERSION})"
             ))
         }
     };
@@ -194,6 +157,7 @@ pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
     let corrupt = |reason| SnapshotError::Corrupt { path: None, reason };
     let (format_version, _) = format::open(bytes).map_err(corrupt)?;
     let state = decode(bytes).map_err(corrupt)?;
+    state.sessions.check().map_err(corrupt)?;
     Ok(SnapshotInfo {
         format_version,
         saved_at: crate::calendar::clock::from_nanos(state.saved_at),

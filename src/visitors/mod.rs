@@ -1,11 +1,9 @@
 //! Visitors: sessions, visits, page views and distinct visitors.
 //!
-//! - `sessions.rs`: the session table (who is online, whose visit goes on, the memory bound);
-//! - `restored.rs`: a snapshot's sessions, read in place until each visitor comes back or
-//!   expires;
-//! - `saved.rs`: the byte layout of saved sessions (every format version), how a save lays the
-//!   table out and what a load checks; it belongs here, with the table that reads it in place,
-//!   and the snapshot format embeds it;
+//! - `sessions.rs`: the session table (who is online, whose visit goes on, the memory bound),
+//!   how it saves and loads its sessions;
+//! - `expiry.rs`: the table's expiry queues (time-bucketed, O(1) amortised per entry);
+//! - `saved.rs`: the byte layout of saved sessions, which the snapshot format embeds;
 //! - `pace.rs`: page views per visitor in its current minute, for the web rules' pace limit;
 //! - `traffic.rs`: visits and page views per period and per day, a share in each session
 //!   shard;
@@ -14,9 +12,9 @@
 //! Uses `calendar`, `common` and the ids. It does not import the snapshot format.
 
 pub(crate) mod distinct;
+pub(crate) mod expiry;
 #[cfg(feature = "web")]
 pub(crate) mod pace;
-pub(crate) mod restored;
 pub(crate) mod saved;
 pub(crate) mod sessions;
 pub(crate) mod traffic;
