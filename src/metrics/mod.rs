@@ -63,7 +63,7 @@
 //! | `visitors_sync_lost_parts_total` | counter | | parts the shared site acknowledged, then lost, that this counter no longer held to send again |
 //! | `visitors_sync_clock_offset_seconds` | gauge | | this counter's clock minus the Redis server's at the last sync; absent before it |
 //!
-//! Every label has a bounded set of values: `reason` 5, `outcome` 2, `article` at most
+//! Every label has a bounded set of values: `reason` 6, `outcome` 2, `article` at most
 //! n (the [`Collector::top_articles`] option: 10 by default, at most 100, 0 for none). The
 //! article label is the [`ArticleId`](crate::ArticleId)'s number; an article that drops out of
 //! the top n drops out of the scrape. A family with nothing to show (no article viewed today,
