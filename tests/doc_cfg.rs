@@ -26,8 +26,8 @@ fn gated_items(source: &str) -> Vec<(usize, String, bool)> {
             if t.is_empty() || t.starts_with("//") {
                 continue;
             }
-            let visible = (t.starts_with("pub ") || (t.starts_with("impl") && t.contains(" for ")))
-                && !t.starts_with("pub(");
+            // `pub(crate)` and `pub(super)` do not start with "pub ".
+            let visible = t.starts_with("pub ") || (t.starts_with("impl") && t.contains(" for "));
             for attr in &attrs {
                 let Some(p) = attr
                     .strip_prefix("#[cfg(")
