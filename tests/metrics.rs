@@ -208,7 +208,14 @@ fn scrape(registry: &Registry) -> (Samples, String) {
     let prom = samples(&parse_prometheus(&prom_text), |name, _| name.to_owned());
     assert_eq!(om, prom, "the two text formats agree");
     for ((name, _), (kind, _)) in &om {
-        assert!(name.starts_with("visitor_counter_"), "{name}");
+        assert!(name.starts_with("visitors_"), "{name}");
+        // promtool check metrics: a name holds no metric type.
+        for t in ["counter", "gauge", "histogram", "summary"] {
+            assert!(
+                !name.contains(&format!("_{t}_")) && !name.ends_with(&format!("_{t}")),
+                "{name}"
+            );
+        }
         assert_eq!(
             name.ends_with("_total"),
             *kind == Kind::Counter,
@@ -228,30 +235,18 @@ fn expected(c: &Counter, top: usize) -> Samples {
     let mut put = |name: &str, labels: &[(&str, &str)], value: (Kind, f64)| {
         m.insert(key(name, labels), value);
     };
-    put("visitor_counter_online", &[], g(s.online));
-    put("visitor_counter_visits_today", &[], g(s.visits.today));
-    put(
-        "visitor_counter_page_views_today",
-        &[],
-        g(s.page_views.today),
-    );
-    put("visitor_counter_visitors_today", &[], g(s.visitors.today));
-    put("visitor_counter_visits_all_time", &[], g(s.visits.total));
-    put(
-        "visitor_counter_page_views_all_time",
-        &[],
-        g(s.page_views.total),
-    );
-    put(
-        "visitor_counter_visitors_all_time",
-        &[],
-        g(s.visitors.total),
-    );
+    put("visitors_online", &[], g(s.online));
+    put("visitors_visits_today", &[], g(s.visits.today));
+    put("visitors_page_views_today", &[], g(s.page_views.today));
+    put("visitors_visitors_today", &[], g(s.visitors.today));
+    put("visitors_visits_all_time", &[], g(s.visits.total));
+    put("visitors_page_views_all_time", &[], g(s.page_views.total));
+    put("visitors_visitors_all_time", &[], g(s.visitors.total));
     if top > 0 {
         for (article, views) in c.top_articles(Period::Today, top) {
             let id = article.as_u64().to_string();
             put(
-                "visitor_counter_article_views_today",
+                "visitors_article_views_today",
                 &[("article", &id)],
                 g(views),
             );
@@ -266,63 +261,55 @@ fn expected(c: &Counter, top: usize) -> Samples {
         ("pace", ex.pace),
     ] {
         put(
-            "visitor_counter_excluded_requests_total",
+            "visitors_excluded_requests_total",
             &[("reason", reason)],
             n(count),
         );
     }
     put(
-        "visitor_counter_tracked_sessions",
+        "visitors_tracked_sessions",
         &[],
         g(c.tracked_sessions() as u64),
     );
     put(
-        "visitor_counter_snapshot_saves_total",
+        "visitors_snapshot_saves_total",
         &[("outcome", "ok")],
         n(saves.saves),
     );
     put(
-        "visitor_counter_snapshot_saves_total",
+        "visitors_snapshot_saves_total",
         &[("outcome", "failed")],
         n(saves.failures),
     );
     if let Some(at) = saves.last_saved_at {
         put(
-            "visitor_counter_snapshot_last_save_timestamp_seconds",
+            "visitors_snapshot_last_save_timestamp_seconds",
             &[],
             (Kind::Gauge, unix_seconds(at)),
         );
     }
+    put("visitors_syncs_total", &[("outcome", "ok")], n(syncs.syncs));
     put(
-        "visitor_counter_syncs_total",
-        &[("outcome", "ok")],
-        n(syncs.syncs),
-    );
-    put(
-        "visitor_counter_syncs_total",
+        "visitors_syncs_total",
         &[("outcome", "failed")],
         n(syncs.failures),
     );
     put(
-        "visitor_counter_sync_pending_page_views",
+        "visitors_sync_pending_page_views",
         &[],
         g(syncs.pending_page_views),
     );
     if let Some(at) = syncs.last_synced_at {
         put(
-            "visitor_counter_sync_last_success_timestamp_seconds",
+            "visitors_sync_last_success_timestamp_seconds",
             &[],
             (Kind::Gauge, unix_seconds(at)),
         );
     }
-    put(
-        "visitor_counter_sync_lost_parts_total",
-        &[],
-        n(syncs.lost_parts),
-    );
+    put("visitors_sync_lost_parts_total", &[], n(syncs.lost_parts));
     if let Some(offset) = syncs.clock_offset {
         put(
-            "visitor_counter_sync_clock_offset_seconds",
+            "visitors_sync_clock_offset_seconds",
             &[],
             (Kind::Gauge, offset.as_seconds_f64()),
         );
@@ -345,11 +332,11 @@ fn outcomes(samples: &Samples, family: &str) -> (Option<f64>, Option<f64>) {
     (of("ok"), of("failed"))
 }
 
-/// The `article` label values of `visitor_counter_article_views_today` with their values, in
+/// The `article` label values of `visitors_article_views_today` with their values, in
 /// the order of the scrape's text (most read first).
 fn articles_in_text(text: &str) -> Vec<(u64, u64)> {
     text.lines()
-        .filter_map(|l| l.strip_prefix("visitor_counter_article_views_today{article=\""))
+        .filter_map(|l| l.strip_prefix("visitors_article_views_today{article=\""))
         .map(|rest| {
             let (id, value) = rest.split_once("\"} ").unwrap();
             (id.parse().unwrap(), value.parse().unwrap())
@@ -388,15 +375,15 @@ fn every_metric_equals_the_counters_readings() {
     assert_eq!(scraped, expected(&c, 10));
     // ... which, spelled out:
     let one = |name| value(&scraped, name, &[]);
-    assert_eq!(one("visitor_counter_online"), Some(2.0));
-    assert_eq!(one("visitor_counter_visits_today"), Some(6.0));
-    assert_eq!(one("visitor_counter_page_views_today"), Some(126.0));
-    assert_eq!(one("visitor_counter_visitors_today"), Some(5.0));
-    assert_eq!(one("visitor_counter_visits_all_time"), Some(1_009.0));
-    assert_eq!(one("visitor_counter_page_views_all_time"), Some(5_178.0));
-    assert_eq!(one("visitor_counter_visitors_all_time"), Some(7.0));
-    assert_eq!(one("visitor_counter_tracked_sessions"), Some(4.0));
-    assert_eq!(one("visitor_counter_sync_pending_page_views"), Some(0.0));
+    assert_eq!(one("visitors_online"), Some(2.0));
+    assert_eq!(one("visitors_visits_today"), Some(6.0));
+    assert_eq!(one("visitors_page_views_today"), Some(126.0));
+    assert_eq!(one("visitors_visitors_today"), Some(5.0));
+    assert_eq!(one("visitors_visits_all_time"), Some(1_009.0));
+    assert_eq!(one("visitors_page_views_all_time"), Some(5_178.0));
+    assert_eq!(one("visitors_visitors_all_time"), Some(7.0));
+    assert_eq!(one("visitors_tracked_sessions"), Some(4.0));
+    assert_eq!(one("visitors_sync_pending_page_views"), Some(0.0));
     for (reason, n) in [
         ("bot", 21.0),
         ("prefetch", 22.0),
@@ -408,17 +395,14 @@ fn every_metric_equals_the_counters_readings() {
         assert_eq!(
             value(
                 &scraped,
-                "visitor_counter_excluded_requests_total",
+                "visitors_excluded_requests_total",
                 &[("reason", reason)]
             ),
             Some(n),
             "{reason}"
         );
     }
-    for family in [
-        "visitor_counter_snapshot_saves_total",
-        "visitor_counter_syncs_total",
-    ] {
+    for family in ["visitors_snapshot_saves_total", "visitors_syncs_total"] {
         assert_eq!(
             outcomes(&scraped, family),
             (Some(0.0), Some(0.0)),
@@ -429,15 +413,15 @@ fn every_metric_equals_the_counters_readings() {
     assert!(!text.contains("timestamp"), "{text}");
     // The types as the OpenMetrics text declares them.
     for line in [
-        "# TYPE visitor_counter_online gauge",
-        "# TYPE visitor_counter_visits_today gauge",
-        "# TYPE visitor_counter_visitors_all_time gauge",
-        "# TYPE visitor_counter_visits_all_time gauge",
-        "# TYPE visitor_counter_page_views_all_time gauge",
-        "# TYPE visitor_counter_excluded_requests counter",
-        "# TYPE visitor_counter_snapshot_saves counter",
-        "# TYPE visitor_counter_syncs counter",
-        "# TYPE visitor_counter_article_views_today gauge",
+        "# TYPE visitors_online gauge",
+        "# TYPE visitors_visits_today gauge",
+        "# TYPE visitors_visitors_all_time gauge",
+        "# TYPE visitors_visits_all_time gauge",
+        "# TYPE visitors_page_views_all_time gauge",
+        "# TYPE visitors_excluded_requests counter",
+        "# TYPE visitors_snapshot_saves counter",
+        "# TYPE visitors_syncs counter",
+        "# TYPE visitors_article_views_today gauge",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
@@ -449,15 +433,15 @@ fn every_metric_equals_the_counters_readings() {
     c.exclude(Exclusion::Bot);
     let (scraped, _) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
-    assert_eq!(value(&scraped, "visitor_counter_online", &[]), Some(3.0));
+    assert_eq!(value(&scraped, "visitors_online", &[]), Some(3.0));
     assert_eq!(
-        value(&scraped, "visitor_counter_page_views_today", &[]),
+        value(&scraped, "visitors_page_views_today", &[]),
         Some(147.0)
     );
     assert_eq!(
         value(
             &scraped,
-            "visitor_counter_article_views_today",
+            "visitors_article_views_today",
             &[("article", "1")]
         ),
         Some(21.0)
@@ -465,7 +449,7 @@ fn every_metric_equals_the_counters_readings() {
     assert_eq!(
         value(
             &scraped,
-            "visitor_counter_excluded_requests_total",
+            "visitors_excluded_requests_total",
             &[("reason", "bot")]
         ),
         Some(22.0)
@@ -494,7 +478,7 @@ fn the_top_n_articles_of_today_and_no_more() {
     assert_eq!(articles_in_text(&text).len(), 15);
     assert!(value(
         &scraped,
-        "visitor_counter_article_views_today",
+        "visitors_article_views_today",
         &[("article", "16")]
     )
     .is_none());
@@ -546,22 +530,22 @@ fn saves_show_by_outcome_with_the_last_save_time() {
     let (scraped, text) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
     assert_eq!(
-        outcomes(&scraped, "visitor_counter_snapshot_saves_total"),
+        outcomes(&scraped, "visitors_snapshot_saves_total"),
         (Some(1.0), Some(0.0))
     );
     let saved_at = datetime!(2026-03-10 10:07:30 +07:00).unix_timestamp() as f64 + 0.5;
     assert_eq!(
         value(
             &scraped,
-            "visitor_counter_snapshot_last_save_timestamp_seconds",
+            "visitors_snapshot_last_save_timestamp_seconds",
             &[]
         ),
         Some(saved_at)
     );
     assert!(
         text.contains(
-            "# TYPE visitor_counter_snapshot_last_save_timestamp_seconds gauge\n\
-             # UNIT visitor_counter_snapshot_last_save_timestamp_seconds seconds\n"
+            "# TYPE visitors_snapshot_last_save_timestamp_seconds gauge\n\
+             # UNIT visitors_snapshot_last_save_timestamp_seconds seconds\n"
         ),
         "{text}"
     );
@@ -573,13 +557,13 @@ fn saves_show_by_outcome_with_the_last_save_time() {
     let (scraped, _) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
     assert_eq!(
-        outcomes(&scraped, "visitor_counter_snapshot_saves_total"),
+        outcomes(&scraped, "visitors_snapshot_saves_total"),
         (Some(1.0), Some(1.0))
     );
     assert_eq!(
         value(
             &scraped,
-            "visitor_counter_snapshot_last_save_timestamp_seconds",
+            "visitors_snapshot_last_save_timestamp_seconds",
             &[]
         ),
         Some(saved_at)
@@ -607,11 +591,11 @@ fn syncs_show_by_outcome_with_the_page_views_waiting() {
     let (scraped, text) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
     assert_eq!(
-        outcomes(&scraped, "visitor_counter_syncs_total"),
+        outcomes(&scraped, "visitors_syncs_total"),
         (Some(0.0), Some(1.0))
     );
     assert_eq!(
-        value(&scraped, "visitor_counter_sync_pending_page_views", &[]),
+        value(&scraped, "visitors_sync_pending_page_views", &[]),
         Some(3.0)
     );
     assert!(!text.contains("sync_last_success"), "{text}");
@@ -626,24 +610,24 @@ fn syncs_show_by_outcome_with_the_page_views_waiting() {
     let (scraped, _) = scrape(&registry);
     assert_eq!(scraped, expected(&c, 10));
     assert_eq!(
-        outcomes(&scraped, "visitor_counter_syncs_total"),
+        outcomes(&scraped, "visitors_syncs_total"),
         (Some(1.0), Some(1.0))
     );
     assert_eq!(
-        value(&scraped, "visitor_counter_sync_pending_page_views", &[]),
+        value(&scraped, "visitors_sync_pending_page_views", &[]),
         Some(0.0)
     );
     let synced_at = datetime!(2026-03-10 10:08:15 +07:00).unix_timestamp() as f64 + 0.25;
     assert_eq!(
         value(
             &scraped,
-            "visitor_counter_sync_last_success_timestamp_seconds",
+            "visitors_sync_last_success_timestamp_seconds",
             &[]
         ),
         Some(synced_at)
     );
     assert_eq!(
-        value(&scraped, "visitor_counter_page_views_all_time", &[]),
+        value(&scraped, "visitors_page_views_all_time", &[]),
         Some(3.0)
     );
 }

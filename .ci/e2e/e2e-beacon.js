@@ -52,7 +52,7 @@ async function metric(name, labels) {
 async function counts() {
   const s = await getJson('/api/stats');
   const a = await getJson(`/api/articles/${ARTICLE}`);
-  const excluded = (reason) => metric('visitor_counter_excluded_requests_total', `reason="${reason}"`);
+  const excluded = (reason) => metric('visitors_excluded_requests_total', `reason="${reason}"`);
   return {
     pageViews: s.page_views.total,
     visits: s.visits.total,

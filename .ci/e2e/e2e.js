@@ -108,7 +108,7 @@ async function counts() {
     visits: s.visits.today,
     visitors: s.visitors.today,
     pageViews: s.page_views.today,
-    pace: await metric('visitor_counter_excluded_requests_total', 'reason="pace"'),
+    pace: await metric('visitors_excluded_requests_total', 'reason="pace"'),
   };
 }
 

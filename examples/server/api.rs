@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::StatusCode;
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use prometheus_client::encoding;
 use serde::Serialize;
 use serde_json::json;
 use visitor_counter::{ArticleId, Period, HISTORY_DAYS};
@@ -171,14 +172,33 @@ pub async fn admin_status(State(app): AppState) -> Response {
 }
 
 /// `GET /metrics`: the registry built at startup, with the collector of
-/// [`visitor_counter::metrics`], in the OpenMetrics text format. The collector reads the
-/// counter now, once per scrape.
-pub async fn metrics(State(app): AppState) -> Response {
+/// [`visitor_counter::metrics`]. The collector reads the counter now, once per scrape.
+///
+/// In the OpenMetrics text format when the request's `Accept` names it (Prometheus's scrapes
+/// do), else in the Prometheus text format 0.0.4: for `curl`, and for `promtool check
+/// metrics`, which reads only that format (given OpenMetrics, it takes a counter's `_total`
+/// samples for a family apart from the `# HELP` and `# TYPE` of its name). Both hold the same
+/// samples under the same names.
+pub async fn metrics(State(app): AppState, headers: HeaderMap) -> Response {
+    let openmetrics = headers.get_all(ACCEPT).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.contains("application/openmetrics-text"))
+    });
     let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &app.metrics) {
+    let (encoded, content_type) = if openmetrics {
+        (
+            encoding::text::encode(&mut text, &app.metrics),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            encoding::prometheus_text::encode(&mut text, &app.metrics),
+            encoding::prometheus_text::CONTENT_TYPE,
+        )
+    };
+    if let Err(e) = encoded {
         return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     (
         [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-store")],
         text,

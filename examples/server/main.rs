@@ -42,7 +42,7 @@
 //! | `GET /api/history?days=30` | [`DayCounts`](visitor_counter::DayCounts) per day, `days` capped at [`HISTORY_DAYS`](visitor_counter::HISTORY_DAYS) |
 //! | `GET /chart.svg?days=30` | visits and page views per day as an SVG chart |
 //! | `GET /api/sync` | how syncing with the shared site goes (`--redis`): syncs, failures, last error, page views waiting |
-//! | `GET /metrics` | OpenMetrics text from `prometheus-client` |
+//! | `GET /metrics` | the Prometheus text format from `prometheus-client`, or OpenMetrics when `Accept` asks for it |
 //! | `POST /admin/save`, `GET /admin/status` | only with `VC_ADMIN_TOKEN` set, and `Authorization: Bearer <token>` |
 //!
 //! Bad query parameters of the API and the chart get `400` with `{"error": "..."}`.

@@ -24,9 +24,9 @@
 //! // At scrape time (in the `/metrics` handler):
 //! let mut text = String::new();
 //! encode(&mut text, &registry)?;
-//! assert!(text.contains("\nvisitor_counter_online 1\n"));
-//! assert!(text.contains("\nvisitor_counter_page_views_all_time 2\n"));
-//! assert!(text.contains("\nvisitor_counter_excluded_requests_total{reason=\"bot\"} 1\n"));
+//! assert!(text.contains("\nvisitors_online 1\n"));
+//! assert!(text.contains("\nvisitors_page_views_all_time 2\n"));
+//! assert!(text.contains("\nvisitors_excluded_requests_total{reason=\"bot\"} 1\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -36,27 +36,34 @@
 //! from the unit to the timestamps'). "Today" is the site's local day (its offset or time
 //! zone), as in [`Stats`](crate::Stats).
 //!
+//! Every name starts with `visitors_`, a fixed namespace, so that dashboards and alerts work
+//! for every app that uses the crate (the crate's own name would not do: `promtool check
+//! metrics` flags a name that holds a metric type such as `counter`). An app that wants its
+//! own prefix registers the collector in `registry.sub_registry_with_prefix("myapp")`, which
+//! exposes `myapp_visitors_online` and so on. The names pass `promtool check metrics`
+//! (Prometheus 2.42) in the Prometheus text format, the only one promtool reads.
+//!
 //! | name | type | labels | what |
 //! |---|---|---|---|
-//! | `visitor_counter_online` | gauge | | visitors whose last page view was less than the online window ago; exact |
-//! | `visitor_counter_visits_today` | gauge | | visits started today; exact |
-//! | `visitor_counter_page_views_today` | gauge | | page views today; exact |
-//! | `visitor_counter_visitors_today` | gauge | | distinct visitors today; exact up to 4,096, within 2 % beyond |
-//! | `visitor_counter_visits_all_time` | gauge | | visits ever counted, the initial total included (the footer's "Tổng lượt truy cập"); exact |
-//! | `visitor_counter_page_views_all_time` | gauge | | page views ever counted, the initial total included; exact |
-//! | `visitor_counter_visitors_all_time` | gauge | | distinct visitors ever; exact up to 4,096, within 2 % beyond |
-//! | `visitor_counter_article_views_today` | gauge | `article` | counted views today of each of the top n articles of today; exact |
-//! | `visitor_counter_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`]: `bot`, `prefetch`, `method`, `status`, `not_page`, `pace` ([`Exclusion::name`]) |
-//! | `visitor_counter_tracked_sessions` | gauge | | visitors held in the session table (memory use) |
-//! | `visitor_counter_snapshot_saves_total` | counter | `outcome` | snapshot saves, `ok` or `failed` |
-//! | `visitor_counter_snapshot_last_save_timestamp_seconds` | gauge | | when the last successful save was taken (Unix time, counter's clock); absent before the first |
-//! | `visitor_counter_syncs_total` | counter | `outcome` | syncs with the shared site (feature `redis`), `ok` or `failed` |
-//! | `visitor_counter_sync_pending_page_views` | gauge | | page views recorded here and not yet in the shared site |
-//! | `visitor_counter_sync_last_success_timestamp_seconds` | gauge | | when the last successful sync was (Unix time, counter's clock); absent before the first |
-//! | `visitor_counter_sync_lost_parts_total` | counter | | parts the shared site acknowledged, then lost, that this counter no longer held to send again |
-//! | `visitor_counter_sync_clock_offset_seconds` | gauge | | this counter's clock minus the Redis server's at the last sync; absent before it |
+//! | `visitors_online` | gauge | | visitors whose last page view was less than the online window ago; exact |
+//! | `visitors_visits_today` | gauge | | visits started today; exact |
+//! | `visitors_page_views_today` | gauge | | page views today; exact |
+//! | `visitors_visitors_today` | gauge | | distinct visitors today; exact up to 4,096, within 2 % beyond |
+//! | `visitors_visits_all_time` | gauge | | visits ever counted, the initial total included (the footer's "Tổng lượt truy cập"); exact |
+//! | `visitors_page_views_all_time` | gauge | | page views ever counted, the initial total included; exact |
+//! | `visitors_visitors_all_time` | gauge | | distinct visitors ever; exact up to 4,096, within 2 % beyond |
+//! | `visitors_article_views_today` | gauge | `article` | counted views today of each of the top n articles of today; exact |
+//! | `visitors_excluded_requests_total` | counter | `reason` | requests not counted, by [`Exclusion`]: `bot`, `prefetch`, `method`, `status`, `not_page`, `pace` ([`Exclusion::name`]) |
+//! | `visitors_tracked_sessions` | gauge | | visitors held in the session table (memory use) |
+//! | `visitors_snapshot_saves_total` | counter | `outcome` | snapshot saves, `ok` or `failed` |
+//! | `visitors_snapshot_last_save_timestamp_seconds` | gauge | | when the last successful save was taken (Unix time, counter's clock); absent before the first |
+//! | `visitors_syncs_total` | counter | `outcome` | syncs with the shared site (feature `redis`), `ok` or `failed` |
+//! | `visitors_sync_pending_page_views` | gauge | | page views recorded here and not yet in the shared site |
+//! | `visitors_sync_last_success_timestamp_seconds` | gauge | | when the last successful sync was (Unix time, counter's clock); absent before the first |
+//! | `visitors_sync_lost_parts_total` | counter | | parts the shared site acknowledged, then lost, that this counter no longer held to send again |
+//! | `visitors_sync_clock_offset_seconds` | gauge | | this counter's clock minus the Redis server's at the last sync; absent before it |
 //!
-//! Every label has a bounded set of values: `reason` 5, `outcome` 2, `article` at most
+//! Every label has a bounded set of values: `reason` 6, `outcome` 2, `article` at most
 //! n (the [`Collector::top_articles`] option: 10 by default, at most 100, 0 for none). The
 //! article label is the [`ArticleId`](crate::ArticleId)'s number; an article that drops out of
 //! the top n drops out of the scrape. A family with nothing to show (no article viewed today,
@@ -106,10 +113,10 @@ use time::OffsetDateTime;
 
 use crate::{Counter, Exclusion, Period};
 
-/// The default number of articles in `visitor_counter_article_views_today`.
+/// The default number of articles in `visitors_article_views_today`.
 const DEFAULT_TOP_ARTICLES: usize = 10;
 
-/// The most articles `visitor_counter_article_views_today` may list: the counter keeps rankings
+/// The most articles `visitors_article_views_today` may list: the counter keeps rankings
 /// of this many, beyond which a top list scans every article.
 const MAX_TOP_ARTICLES: usize = 100;
 
@@ -175,49 +182,49 @@ impl collector::Collector for Collector {
 
         gauge(
             e,
-            "visitor_counter_online",
+            "visitors_online",
             "Visitors whose last page view was less than the online window ago.",
             stats.online,
         )?;
         gauge(
             e,
-            "visitor_counter_visits_today",
+            "visitors_visits_today",
             "Visits started today (the site's local day).",
             stats.visits.today,
         )?;
         gauge(
             e,
-            "visitor_counter_page_views_today",
+            "visitors_page_views_today",
             "Page views today (the site's local day).",
             stats.page_views.today,
         )?;
         gauge(
             e,
-            "visitor_counter_visitors_today",
+            "visitors_visitors_today",
             "Distinct visitors today (the site's local day): exact up to 4096, within 2% beyond.",
             stats.visitors.today,
         )?;
         gauge(
             e,
-            "visitor_counter_visits_all_time",
+            "visitors_visits_all_time",
             "Visits ever counted, the initial total included (restored from snapshots, so a gauge).",
             stats.visits.total,
         )?;
         gauge(
             e,
-            "visitor_counter_page_views_all_time",
+            "visitors_page_views_all_time",
             "Page views ever counted, the initial total included (restored from snapshots, so a gauge).",
             stats.page_views.total,
         )?;
         gauge(
             e,
-            "visitor_counter_visitors_all_time",
+            "visitors_visitors_all_time",
             "Distinct visitors ever: exact up to 4096, within 2% beyond (an estimate, so a gauge).",
             stats.visitors.total,
         )?;
         if !top.is_empty() {
             let mut family = e.encode_descriptor(
-                "visitor_counter_article_views_today",
+                "visitors_article_views_today",
                 "Counted views today of the most read articles of today, by article id.",
                 None,
                 MetricType::Gauge,
@@ -229,52 +236,52 @@ impl collector::Collector for Collector {
         }
         counters(
             e,
-            "visitor_counter_excluded_requests",
+            "visitors_excluded_requests",
             "Requests not counted as page views since start, by reason.",
             "reason",
             &Exclusion::ALL.map(|reason| (reason.name(), excluded.get(reason))),
         )?;
         gauge(
             e,
-            "visitor_counter_tracked_sessions",
+            "visitors_tracked_sessions",
             "Visitors held in the session table.",
             c.tracked_sessions(),
         )?;
         counters(
             e,
-            "visitor_counter_snapshot_saves",
+            "visitors_snapshot_saves",
             "Snapshot saves since start, by outcome.",
             "outcome",
             &[("ok", saves.saves), ("failed", saves.failures)],
         )?;
         timestamp(
             e,
-            "visitor_counter_snapshot_last_save_timestamp",
+            "visitors_snapshot_last_save_timestamp",
             "When the last successful snapshot save was taken, as a Unix time.",
             saves.last_saved_at,
         )?;
         counters(
             e,
-            "visitor_counter_syncs",
+            "visitors_syncs",
             "Syncs with the shared site since start, by outcome.",
             "outcome",
             &[("ok", syncs.syncs), ("failed", syncs.failures)],
         )?;
         gauge(
             e,
-            "visitor_counter_sync_pending_page_views",
+            "visitors_sync_pending_page_views",
             "Page views recorded here and not yet in the shared site.",
             syncs.pending_page_views,
         )?;
         timestamp(
             e,
-            "visitor_counter_sync_last_success_timestamp",
+            "visitors_sync_last_success_timestamp",
             "When the last successful sync with the shared site was, as a Unix time.",
             syncs.last_synced_at,
         )?;
         let lost = ConstCounter::new(syncs.lost_parts);
         lost.encode(e.encode_descriptor(
-            "visitor_counter_sync_lost_parts",
+            "visitors_sync_lost_parts",
             "Parts the shared site acknowledged, then lost, that this counter could not send again.",
             None,
             lost.metric_type(),
@@ -283,7 +290,7 @@ impl collector::Collector for Collector {
             let seconds = Unit::Seconds;
             let gauge = ConstGauge::new(offset.as_seconds_f64());
             gauge.encode(e.encode_descriptor(
-                "visitor_counter_sync_clock_offset",
+                "visitors_sync_clock_offset",
                 "This counter's clock minus the Redis server's, at the last sync.",
                 Some(&seconds),
                 gauge.metric_type(),

@@ -80,6 +80,7 @@ macro_rules! known_names {
 }
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl Headers for http::HeaderMap {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         let names = known_names!(http::HeaderName);
@@ -93,6 +94,7 @@ impl Headers for http::HeaderMap {
 }
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 impl Headers for actix_web::http::header::HeaderMap {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         let names = known_names!(actix_web::http::header::HeaderName);
