@@ -80,6 +80,42 @@ impl Bucket {
     }
 }
 
+/// Buckets smaller than this are sorted by comparison; larger ones by radix.
+const RADIX_FROM: usize = 512;
+
+/// Sorts slots in descending `(offset, key)` order. A large bucket is sorted by its 30-bit
+/// offsets in three stable counting passes of 10 bits (O(1) per slot, where a comparison sort
+/// costs O(log n)), then each run of equal offsets (slots of the same nanosecond, rare) by key.
+fn sort_descending(slots: &mut Vec<Slot>) {
+    if slots.len() < RADIX_FROM {
+        slots.sort_unstable_by(|a, b| b.cmp(a));
+        return;
+    }
+    let mut out = vec![Slot { offset: 0, key: 0 }; slots.len()];
+    for shift in [0, 10, 20] {
+        // Digits reversed, so that the largest offsets come first.
+        let digit = |s: &Slot| 1023 - ((s.offset >> shift) & 1023) as usize;
+        let mut starts = [0usize; 1025];
+        for s in slots.iter() {
+            starts[digit(s) + 1] += 1;
+        }
+        for d in 0..1024 {
+            starts[d + 1] += starts[d];
+        }
+        for s in slots.iter() {
+            let d = digit(s);
+            out[starts[d]] = *s;
+            starts[d] += 1;
+        }
+        std::mem::swap(slots, &mut out);
+    }
+    for run in slots.chunk_by_mut(|a, b| a.offset == b.offset) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|a, b| b.cmp(a));
+        }
+    }
+}
+
 /// A min-queue of [`Queued`] entries (see the module docs).
 #[derive(Default)]
 pub(crate) struct Queue {
@@ -139,7 +175,7 @@ impl Queue {
     fn sorted_front(&mut self) -> Option<Queued> {
         let bucket = self.buckets.front_mut()?;
         if !bucket.sorted {
-            bucket.entries.sort_unstable_by(|a, b| b.cmp(a));
+            sort_descending(&mut bucket.entries);
             bucket.sorted = true;
         }
         let last = *bucket.entries.last()?;
@@ -251,12 +287,16 @@ mod tests {
         }
     }
 
+    /// Large buckets (radix sorted) and small ones, with repeated instants.
     #[test]
     fn a_queue_built_from_unsorted_entries_pops_them_sorted() {
         let mut next = below(7);
-        let entries: Vec<Queued> = (0..10_000)
+        let mut entries: Vec<Queued> = (0..10_000)
             .map(|k| (next(1 << 40) as i64 - (1 << 39), k))
             .collect();
+        for _ in 0..20_000 {
+            entries.push((GRANULE * 3 + next(5000) as i64, next(100)));
+        }
         let mut sorted = entries.clone();
         sorted.sort_unstable();
         let mut q = Queue::from_unsorted(entries);
