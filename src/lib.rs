@@ -41,18 +41,19 @@
 //!
 //! [`Counter::hit`] takes no global lock: it write-locks one shard of the session table, which
 //! also holds that shard's share of the visit and page view counters (one lock per page view,
-//! nearly always uncontended), and allocates nothing for a visitor already tracked (a visitor
-//! restored from a snapshot and not seen since costs a search of its shard's restored sessions
-//! on its first page view, under the same lock). A visitor's first page view of a local day also updates the
-//! distinct-visitor sketches under their own lock. Expired sessions are dropped by upkeep, which
-//! readings run and page views only try (never wait for). [`Counter::stats`] does not scan the
+//! nearly always uncontended), and allocates nothing for a visitor already tracked. A visitor's
+//! first page view of a local day also updates the distinct-visitor sketches under their own
+//! lock. Expired sessions are dropped by upkeep, which readings run and page views only try
+//! (never wait for); at `max_sessions`, upkeep forgets the least recently seen in batches, at
+//! O(1) amortised cost per visitor. [`Counter::stats`] does not scan the
 //! sessions. [`Counter::view_article`] adds the article's shard of the article table and of the
 //! dedup table, and its ranking shard when the view counts. Each method's docs say what it
 //! locks.
 //!
 //! A counter that shares its site (feature `redis`) also logs, under the same lock, a page view
 //! that may start a visit or a local day and every article view on its shard's log (no
-//! allocation once the log has grown to a sync interval's visitors); its readings take the shared view's read lock, which a sync holds for writing
+//! allocation once the log has grown to a sync interval's visitors); its readings take the
+//! shared view's read lock, which a sync holds for writing
 //! only while it takes the tables' counts and while it applies the site's answer, never while
 //! it waits for Redis.
 //!
