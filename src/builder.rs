@@ -138,7 +138,9 @@ impl CounterBuilder {
     }
 
     /// At most this many visitors are tracked; past it the least recently seen are forgotten
-    /// (their next page view starts a new visit). Each costs about 50 bytes. Default: 1,000,000.
+    /// (their next page view starts a new visit), 1/1024 of the bound at a time, so that a
+    /// flood of new visitors costs about as much at the bound as below it. Each tracked visitor
+    /// costs about 50 bytes. Default: 1,000,000.
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
         self
