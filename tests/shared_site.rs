@@ -434,8 +434,8 @@ fn the_server_unreachable_at_start_gets_everything_once_it_is_up() {
     agree(&counters, &one);
 }
 
-/// A counter whose calendar or windows differ from those the site was created with gets an
-/// error naming the difference and sends nothing.
+/// A counter whose calendar, windows or schema differ from those the site was created with gets
+/// an error naming the difference and sends nothing.
 #[test]
 fn a_counter_differing_from_its_site_is_refused_and_sends_nothing() {
     if !Server::available() {
@@ -480,6 +480,21 @@ fn a_counter_differing_from_its_site_is_refused_and_sends_nothing() {
     }
     first.sync().unwrap();
     assert_eq!(first.stats().page_views.total, 1);
+    // A site created by a release of another schema (its settings say so): refused with advice
+    // about releases, not about calendars.
+    let mut admin = server.connection();
+    let _: () = redis::cmd("HSET")
+        .arg("vc:{differ}:cfg")
+        .arg("schema")
+        .arg(99)
+        .query(&mut admin)
+        .unwrap();
+    first.hit(VisitorId::from(3));
+    let err = first.sync().unwrap_err();
+    assert!(err.is_site_mismatch(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("schema: the site has 99"), "{text}");
+    assert!(text.contains("one release"), "{text}");
 }
 
 #[test]

@@ -342,6 +342,11 @@ fn error(e: &redis::RedisError) -> SyncError {
     };
     let message = match kind {
         ErrorKind::Timeout => format!("Redis did not answer within the sync timeout: {text}"),
+        ErrorKind::SiteDiffers if text.contains("schema") => format!(
+            "this counter's release keeps the site in another schema ({text}): run one release \
+             for every counter of a site, or give this one another site name (see the README's \
+             \"Stability\")"
+        ),
         ErrorKind::SiteDiffers => format!(
             "this counter differs from the site it shares ({text}): build every counter of a \
              site with the same time zone or offset, week start and windows, or give this one \
