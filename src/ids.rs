@@ -79,14 +79,15 @@ pub(crate) const fn mix64(mut x: u64) -> u64 {
 
 /// The key the session table files a visitor under: [`mix64`] of its id, a bijection, so every
 /// visitor keeps its own key and keys are spread uniformly (the session shard is the key's top
-/// bits, and a snapshot's sessions, sorted by key, are found by interpolation).
+/// bits).
 #[inline]
 pub(crate) const fn session_key(visitor: VisitorId) -> u64 {
     mix64(visitor.0)
 }
 
-/// A `Hasher` for keys that are already 64-bit ids: [`mix64`] of each word written, no SipHash.
-#[derive(Default, Clone, Copy)]
+/// A `Hasher` for keys that are already 64-bit ids: [`mix64`] of each word written, no SipHash,
+/// from the seed its [`IdBuildHasher`] gives it.
+#[derive(Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
@@ -106,8 +107,28 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// `BuildHasher` for maps keyed by ids.
-pub(crate) type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
+/// `BuildHasher` for maps keyed by ids: each map's [`IdHasher`]s start from a seed of its own,
+/// drawn from std's `RandomState` when the map is made. Without it, keys chosen to share a hash
+/// (in a crafted snapshot, whose session keys a load puts into the table) would all land on
+/// one probe chain, and loading them would take quadratic time; with it they collide only by
+/// chance. Costs one `xor` per hash.
+#[derive(Clone, Copy)]
+pub(crate) struct IdBuildHasher(u64);
+
+impl Default for IdBuildHasher {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        IdBuildHasher(std::collections::hash_map::RandomState::new().hash_one(0x1d_u64))
+    }
+}
+
+impl std::hash::BuildHasher for IdBuildHasher {
+    type Hasher = IdHasher;
+    #[inline]
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +138,44 @@ mod tests {
     fn from_key_is_xxh3_seed_0() {
         // Pinned value: changing the hash would split every site's visitors in two.
         assert_eq!(VisitorId::from_key("").as_u64(), 0x2d06_8005_38d3_94c2);
+    }
+
+    /// Keys crafted so that an unseeded [`IdHasher`] gives them all the same low 24 bits (one
+    /// probe chain in a hash table) are spread by a seeded one.
+    #[test]
+    fn crafted_keys_do_not_collide_under_a_seeded_hasher() {
+        use std::hash::BuildHasher;
+        // The inverse of `mix64`: each xor-shift by 33 is its own inverse, and each odd
+        // multiplier has an inverse modulo 2^64 (Newton's iteration).
+        let inverse = |c: u64| {
+            let mut inv = c;
+            for _ in 0..6 {
+                inv = inv.wrapping_mul(2u64.wrapping_sub(c.wrapping_mul(inv)));
+            }
+            inv
+        };
+        let unmix = |mut x: u64| {
+            x ^= x >> 33;
+            x = x.wrapping_mul(inverse(0xc4ce_b9fe_1a85_ec53));
+            x ^= x >> 33;
+            x = x.wrapping_mul(inverse(0xff51_afd7_ed55_8ccd));
+            x ^ (x >> 33)
+        };
+        let keys: Vec<u64> = (1..=1000u64).map(|i| unmix(i << 24)).collect();
+        let low = |h: u64| h & ((1 << 24) - 1);
+        assert!(
+            keys.iter().all(|&k| low(mix64(k)) == 0),
+            "the keys collide unseeded"
+        );
+        let seeded = IdBuildHasher::default();
+        let spread: std::collections::HashSet<u64> =
+            keys.iter().map(|&k| low(seeded.hash_one(k))).collect();
+        assert!(spread.len() > 990, "{} distinct", spread.len());
+        assert_ne!(
+            IdBuildHasher::default().hash_one(1u64),
+            IdBuildHasher::default().hash_one(1u64),
+            "each map draws its own seed"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The session table's expiry queues: min-queues of `(instant, session key)` that cost O(1)
 //! amortised per entry, where a binary heap costs O(log n) cache misses per pop.
 //!
-//! Entries are kept in buckets of one [`GRANULE`] of time each (about a second), in time order.
+//! Entries are kept in buckets of 2^30 ns of time each (about a second), in time order.
 //! A bucket's entries stay unsorted until it comes to the front; then it is sorted once, and
 //! pops take its entries from the end of the sorted vector. An entry pushed at or before the
 //! sorted front bucket's time (rare: a visitor requeued at a page view just past the expiry
@@ -16,7 +16,10 @@
 //! # Memory
 //! A bucket holds its entries in 12 bytes each (the instant as an offset into the bucket's
 //! second, and the key), and grows by a quarter at a time rather than doubling, so that a
-//! million queued entries take about 13.5 bytes each, against a binary heap's 16 to 32.
+//! million queued entries take about 13.5 bytes each, against a binary heap's 16 to 32. That
+//! holds where each second has many entries; a bucket of a few entries costs its own allocation
+//! and about 40 bytes of bookkeeping, so a queue of entries each alone in its second (a crafted
+//! snapshot's, say) costs up to about 90 bytes per entry.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
