@@ -381,13 +381,18 @@ impl<Share> Sessions<Share> {
             return;
         }
         let max = self.cfg.max_sessions;
-        let target = max - max / EVICTION_BATCH;
-        while self.len() > target {
+        // Counted once: visitors that other threads add meanwhile wait for the next upkeep, so
+        // a flood cannot make this one forget more than the batch.
+        let mut excess = self.len().saturating_sub(max - max / EVICTION_BATCH);
+        while excess > 0 {
             if let Some((last, v)) = q.idle.pop() {
-                self.remove_offline(v, last);
+                if self.remove_offline(v, last) {
+                    excess -= 1;
+                }
             } else if let Some((queued, v)) = q.online.pop() {
                 let removed = self.remove_if(v, |s| s.online() && s.last_seen() <= queued);
                 if removed {
+                    excess -= 1;
                     self.len.fetch_sub(1, Ordering::Relaxed);
                     self.online.fetch_sub(1, Ordering::Relaxed);
                 } else if let Some(s) = self.with_entry(v, |e| *e) {
