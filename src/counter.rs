@@ -552,8 +552,8 @@ impl Counter {
         let inner = &*self.inner;
         let (touch, day) = inner
             .sessions
-            .touch(visitor, now, |touch, came_online, load| {
-                let day = load.traffic.record(&inner.calendar, now, touch.new_visit);
+            .touch(visitor, now, |touch, came_online, share| {
+                let day = share.traffic.record(&inner.calendar, now, touch.new_visit);
                 // Copies of the day's key and start, so that `day` stays in registers for
                 // the page view of a counter that shares no site.
                 let (day_key, start) = (day.keys.day, day.start);
@@ -566,7 +566,7 @@ impl Counter {
                     new_visit: touch.new_visit,
                     new_day: touch.previous.is_none_or(|p| p < start),
                 };
-                load.log.record(page_view, came_online);
+                share.log.record(page_view, came_online);
                 day
             });
         let new_day = touch.previous.is_none_or(|p| p < day.start);

@@ -117,9 +117,15 @@ pub(crate) struct IdBuildHasher(u64);
 
 impl Default for IdBuildHasher {
     fn default() -> Self {
-        use std::hash::BuildHasher;
-        IdBuildHasher(std::collections::hash_map::RandomState::new().hash_one(0x1d_u64))
+        IdBuildHasher(random_seed())
     }
+}
+
+/// A seed that differs from call to call and from process to process (from std's
+/// `RandomState`), for hashes that keys chosen from outside must not predict.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
 }
 
 impl std::hash::BuildHasher for IdBuildHasher {

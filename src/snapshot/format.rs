@@ -102,6 +102,7 @@ pub(crate) fn write_sealed<F: Write + Seek>(
 }
 
 /// Checks the header against the whole file and returns the format version and the payload.
+#[cfg(test)]
 pub(crate) fn open(file: &[u8]) -> Result<(u32, &[u8]), Invalid> {
     let (sealed, payload) = open_unverified(file)?;
     sealed.verify(payload)?;

@@ -158,7 +158,8 @@ pub struct SnapshotInfo {
 /// ```
 pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
     let corrupt = |reason| SnapshotError::Corrupt { path: None, reason };
-    let (format_version, _) = format::open(bytes).map_err(corrupt)?;
+    // `decode` verifies the checksum; the header is read here only for its version.
+    let format_version = format::open_unverified(bytes).map_err(corrupt)?.0.version;
     let state = decode(bytes).map_err(corrupt)?;
     state.sessions.check().map_err(corrupt)?;
     Ok(SnapshotInfo {

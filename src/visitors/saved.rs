@@ -32,15 +32,26 @@ pub(crate) struct SavedSessions<'a> {
 
 impl SavedSessions<'static> {
     /// The sessions of `(session key, packed)` records.
+    #[cfg(test)]
     pub(crate) fn from_records(records: impl IntoIterator<Item = (u64, u64)>) -> Self {
-        let records = records.into_iter();
-        let mut bytes = Vec::with_capacity(records.size_hint().0 * RECORD);
+        let mut saved = SavedSessions::with_capacity(0);
+        saved.extend(records);
+        saved
+    }
+
+    /// No sessions yet, with room for `n` records.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        SavedSessions {
+            records: Bytes(Cow::Owned(Vec::with_capacity(n * RECORD))),
+        }
+    }
+
+    /// Appends `(session key, packed)` records.
+    pub(crate) fn extend(&mut self, records: impl IntoIterator<Item = (u64, u64)>) {
+        let bytes = self.records.0.to_mut();
         for (key, packed) in records {
             bytes.extend_from_slice(&key.to_le_bytes());
             bytes.extend_from_slice(&packed.to_le_bytes());
-        }
-        SavedSessions {
-            records: Bytes(Cow::Owned(bytes)),
         }
     }
 }

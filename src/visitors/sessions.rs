@@ -409,13 +409,13 @@ impl<Share> Sessions<Share> {
 }
 
 impl<Share> Sessions<Share> {
-    /// Every tracked session as flat records, copied one shard at a time under its lock.
+    /// Every tracked session as flat records, written one shard at a time under its lock.
     pub(crate) fn saved(&self) -> SavedSessions<'static> {
-        let mut records = Vec::with_capacity(self.len());
+        let mut saved = SavedSessions::with_capacity(self.len());
         for s in self.shards.iter() {
-            records.extend(s.lock().map.iter().map(|(&k, p)| (k, p.0)));
+            saved.extend(s.lock().map.iter().map(|(&k, p)| (k, p.0)));
         }
-        SavedSessions::from_records(records)
+        saved
     }
 
     /// Loads a snapshot's sessions into this empty table while nothing else can see it (hence

@@ -21,9 +21,8 @@ pub(super) struct VerdictCache {
 
 impl VerdictCache {
     pub(super) fn new() -> VerdictCache {
-        use std::hash::BuildHasher;
         VerdictCache {
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            seed: crate::ids::random_seed(),
             buckets: (0..BUCKETS)
                 .map(|_| Bucket(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
