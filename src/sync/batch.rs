@@ -367,12 +367,13 @@ impl Batch {
     }
 }
 
-/// What an encoded part names: its visitors' keys, its periods (`d:<day>`, `w:<week>`,
-/// `m:<month>`, `y:<year>`, `t:0`) and its articles, each once, for the keys a call declares.
-/// A part that cannot be read names what was read of it (the site's script refuses it).
+/// What an encoded part names: the keys of its visitors that viewed articles (whose entries
+/// the call may write), its periods (`d:<day>`, `w:<week>`, `m:<month>`, `y:<year>`, `t:0`) and
+/// its articles, each once, for the keys a call declares. A part that cannot be read names what
+/// was read of it (the site's script refuses it).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Touched {
-    pub visitors: Vec<[u8; 8]>,
+    pub viewers: Vec<[u8; 8]>,
     pub periods: Vec<String>,
     pub articles: Vec<[u8; 8]>,
 }
@@ -394,9 +395,12 @@ pub(crate) fn touched(part: &[u8]) -> Touched {
             out.periods.push("t:0".into());
         }
         for _ in 0..r.u32()? {
-            out.visitors.push(r.key()?);
+            let key = r.key()?;
             r.skip(8)?;
             let (runs, views) = (r.u16()?, r.u16()?);
+            if views > 0 {
+                out.viewers.push(key);
+            }
             r.skip(18 * usize::from(runs))?;
             for _ in 0..views {
                 out.articles.push(r.key()?);
@@ -409,7 +413,7 @@ pub(crate) fn touched(part: &[u8]) -> Touched {
         }
         Some(())
     })();
-    for list in [&mut out.visitors, &mut out.articles] {
+    for list in [&mut out.viewers, &mut out.articles] {
         list.sort_unstable();
         list.dedup();
     }

@@ -23,7 +23,7 @@ use crate::sync::{Address, ErrorKind, SyncError};
 /// The script every counter of every site runs.
 const SCRIPT: &str = include_str!("site.lua");
 /// The layout of the site's keys and of the script's arguments.
-const SCHEMA: &str = "2";
+const SCHEMA: &str = "3";
 
 /// What a site is made of: every counter of it must have the same.
 #[derive(Clone, Debug)]
@@ -217,8 +217,7 @@ impl RedisStore {
         let site = &self.site;
         let us = |ns: i64| micros(ns).to_string();
         let entry_ms = site
-            .session_timeout
-            .max(site.dedup_window)
+            .dedup_window
             .div_euclid(1_000_000)
             .saturating_add(60_000);
         let mut invocation = self.script.prepare_invoke();
@@ -229,7 +228,7 @@ impl RedisStore {
         }
         invocation.key(format!("{}c:{:016x}", self.prefix, call.id));
         let touched = touched(call.part);
-        for v in &touched.visitors {
+        for v in &touched.viewers {
             let mut key = format!("{}v:", self.prefix).into_bytes();
             key.extend_from_slice(v);
             invocation.key(key);

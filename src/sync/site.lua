@@ -1,4 +1,4 @@
--- visitor-counter: one call of one counter against its site's state (schema 2).
+-- visitor-counter: one call of one counter against its site's state (schema 3).
 --
 -- Run with EVALSHA (see `sync/redis.rs`). Applies a part of page views, once, and answers with
 -- the names of the site's records that changed since the counter last read. Instants are whole
@@ -14,7 +14,8 @@
 -- 10 change names to answer at most (0: none)
 -- 11 zone  12 week start  13 online window (us)  14 session timeout (us)  15 dedup window (us)
 -- 16 initial visits       17 initial page views
--- 18 ms a visitor's entry lives                 19 a random token for this call's marker
+-- 18 ms a visitor's entry lives (the dedup window and a minute)
+-- 19 a random token for this call's marker
 -- 20 the part (binary, see `sync/batch.rs`)
 -- 21 '1' to apply a part whose number is not the one after the last applied ('0': answer
 --    `gap` instead: the site lost parts of this counter, which it sends first)
@@ -23,9 +24,9 @@
 --  cfg             hash: the site's calendar and windows, its epoch (when and by whom created)
 --  c:<id>          hash: a counter's last applied seq `a`, and `d<seq>` the digests of its last
 --                  32 parts (a part with a known seq but another digest is another counter's)
---  v:<key>         a visitor: its last page view, the last day it was counted, then up to 32
---                  (article, instant) of the views counted less than a dedup window before it
---  on              zset: visitor key -> last page view, for online
+--  v:<key>         a visitor's refresh dedup: up to 32 (article, instant) of the views counted
+--                  less than a dedup window before its latest (written when a view counts)
+--  on              zset: visitor key -> last page view, for online and for visits
 --  s:<kind>:<pkey> a period's summary: v visits, p page views, u distinct visitors, o 1 once
 --                  its exact set overflowed, e visitors counted alone by a counter past its
 --                  bound (days only)
@@ -42,11 +43,14 @@
 -- kind: d day, w week, m month, y year, t total (period key 0).
 
 local P = ARGV[2]
-local SCHEMA = '2'
+local SCHEMA = '3'
 local EXACT = 1000
 local ENTRY_ARTICLES = 32
 local DIGESTS = 32
 local MARKERS = 10000
+-- How late (us) page views may reach the site and still find their visitor's last page view
+-- in `on`: a counter that could not sync for that long (a failover, a restart).
+local LATE = 300000000
 local DAY = 86400
 -- A run's prior page view when there is none (see `sync/batch.rs`).
 local NONE = -9007199254740992
@@ -149,22 +153,41 @@ local function parse(part)
   return days, visitors, alone
 end
 
+-- Runs `command` (with `key` first, if given) over `args` 500 at a time: the replies in order.
+local function batched(command, key, args)
+  local out = {}
+  for i = 1, #args, 500 do
+    local last = math.min(i + 499, #args)
+    local got
+    if key then
+      got = redis.call(command, key, unpack(args, i, last))
+    else
+      got = redis.call(command, unpack(args, i, last))
+    end
+    for j = 1, #got do
+      out[i + j - 1] = got[j]
+    end
+  end
+  return out
+end
+
 -- Applies a part that was read.
 local function apply(days, visitors, alone)
   local session_us, dedup_us = tonumber(ARGV[14]), tonumber(ARGV[15])
 
-  -- The visitors' entries, read at once.
-  local keys = {}
-  for i, v in ipairs(visitors) do
-    keys[i] = P .. 'v:' .. v.key
-  end
-  local entries = {}
-  for i = 1, #keys, 500 do
-    local got = redis.call('MGET', unpack(keys, i, math.min(i + 499, #keys)))
-    for j = 1, #got do
-      entries[i + j - 1] = got[j]
+  -- What the site knows of the part's visitors, read at once: the last page view (from `on`)
+  -- of those whose runs may start a visit, the entry of those that viewed articles.
+  local with_runs, entry_keys = {}, {}
+  for _, v in ipairs(visitors) do
+    if #v.runs > 0 then
+      with_runs[#with_runs + 1] = v.key
+    end
+    if #v.views > 0 then
+      entry_keys[#entry_keys + 1] = P .. 'v:' .. v.key
     end
   end
+  local lasts = batched('ZMSCORE', P .. 'on', with_runs)
+  local entries = batched('MGET', nil, entry_keys)
 
   local views = {}  -- article -> day -> views counted
   local function count(art, d, n)
@@ -173,43 +196,64 @@ local function apply(days, visitors, alone)
     by_day[d] = (by_day[d] or 0) + n
   end
   local online = {}
-  for i, v in ipairs(visitors) do
-    -- The entry: last page view, last day counted, articles counted (a foreign value: none).
-    local entry, last, lastday, counted = entries[i], false, false, {}
-    if entry and #entry >= 12 and (#entry - 12) % 16 == 0 then
-      last, lastday = struct.unpack('<i8<i4', entry)
-      for p = 13, #entry, 16 do
-        local art, at = struct.unpack('c8<i8', entry, p)
-        counted[art] = at
-      end
+  local nruns, nentries = 0, 0
+  for _, v in ipairs(visitors) do
+    local last = false
+    if #v.runs > 0 then
+      nruns = nruns + 1
+      last = lasts[nruns] and tonumber(lasts[nruns])
     end
     for _, r in ipairs(v.runs) do
       -- The visitor's page view before this run, on the sending counter, is the site's
       -- knowledge too; a visit starts when the latest page view it knows is a session timeout
-      -- or more before the run.
+      -- or more before the run. Its day's distinct visitors (sets) take the visitor in.
       if r.prior ~= NONE and (not last or r.prior > last) then
         last = r.prior
       end
       if not last or r.at - last >= session_us then
         r.day.visits = r.day.visits + 1
       end
-      if lastday ~= r.day.day then
-        r.day.fresh[#r.day.fresh + 1] = v.key
-        if not lastday or lastday < r.day.day then
-          lastday = r.day.day
-        end
-      end
+      r.day.fresh[#r.day.fresh + 1] = v.key
       if not last or r.at > last then
         last = r.at
       end
     end
-    for _, w in ipairs(v.views) do
-      local c = counted[w.art]
-      if dedup_us == 0 or not c or w.at - c >= dedup_us then
-        count(w.art, w.day, 1)
-        if dedup_us > 0 then
-          counted[w.art] = w.at
+    if #v.views > 0 then
+      nentries = nentries + 1
+      -- The entry: (article, instant) of the views counted lately (a foreign value: none).
+      local entry, counted, latest, fresh = entries[nentries], {}, v.views[1].at, false
+      if entry and #entry % 16 == 0 then
+        for p = 1, #entry, 16 do
+          local art, at = struct.unpack('c8<i8', entry, p)
+          counted[art] = at
         end
+      end
+      for _, w in ipairs(v.views) do
+        local c = counted[w.art]
+        if dedup_us == 0 or not c or w.at - c >= dedup_us then
+          count(w.art, w.day, 1)
+          counted[w.art] = w.at
+          fresh = true
+        end
+        if w.at > latest then
+          latest = w.at
+        end
+      end
+      -- Written when a view counted (with refresh dedup): of the views counted less than a
+      -- dedup window before the latest, the latest `ENTRY_ARTICLES`.
+      if fresh and dedup_us > 0 then
+        local kept = {}
+        for art, at in pairs(counted) do
+          if latest - at < dedup_us then
+            kept[#kept + 1] = { art, at }
+          end
+        end
+        table.sort(kept, function(a, b) return a[2] > b[2] end)
+        local out = {}
+        for j = 1, math.min(#kept, ENTRY_ARTICLES) do
+          out[j] = kept[j][1] .. struct.pack('<i8', kept[j][2])
+        end
+        redis.call('SET', entry_keys[nentries], table.concat(out), 'PX', ARGV[18])
       end
     end
     if not last or v.last > last then
@@ -217,24 +261,6 @@ local function apply(days, visitors, alone)
     end
     online[#online + 1] = string.format('%d', last)
     online[#online + 1] = v.key
-    -- Views counted a dedup window or more before the last page view hold nothing back; of the
-    -- others, the latest `ENTRY_ARTICLES`.
-    local entry_out = struct.pack('<i8<i4', last, lastday or 0)
-    if next(counted) then
-      local kept = {}
-      for art, at in pairs(counted) do
-        if last - at < dedup_us then
-          kept[#kept + 1] = { art, at }
-        end
-      end
-      table.sort(kept, function(a, b) return a[2] > b[2] end)
-      local out = { entry_out }
-      for j = 1, math.min(#kept, ENTRY_ARTICLES) do
-        out[#out + 1] = kept[j][1] .. struct.pack('<i8', kept[j][2])
-      end
-      entry_out = table.concat(out)
-    end
-    redis.call('SET', keys[i], entry_out, 'PX', ARGV[18])
   end
   for i = 1, #online, 1000 do
     redis.call('ZADD', P .. 'on', 'GT', unpack(online, i, math.min(i + 999, #online)))
@@ -411,11 +437,12 @@ if want > 0 then
 end
 
 -- Online: visitors whose last page view is less than an online window before the counter's
--- clock. Entries are dropped once they are an online window and a minute old by both the
--- counter's clock and the server's, so that a counter whose clock runs ahead drops nothing
--- another counter still counts.
+-- clock. Entries are dropped once they are the longer of an online window and a session
+-- timeout, and `LATE`, old by both the counter's clock and the server's: so a counter whose
+-- clock runs ahead drops nothing another counter still counts or decides visits by, and page
+-- views that reach the site up to `LATE` after they happened still find the visitor's last.
 local window_us = tonumber(ARGV[13])
-local oldest = math.min(now_us, server_us) - window_us - 60000000
+local oldest = math.min(now_us, server_us) - math.max(window_us, tonumber(ARGV[14])) - LATE
 redis.call('ZREMRANGEBYSCORE', P .. 'on', '-inf', string.format('(%d', oldest))
 local online = 0
 if want > 0 then

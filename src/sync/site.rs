@@ -151,7 +151,7 @@ impl Site {
     }
 }
 
-/// The distinct visitors of a period's summary: its count `u` (exact up to 100, then the
+/// The distinct visitors of a period's summary: its count `u` (exact up to 1,000, then the
 /// estimate of its HyperLogLog), plus `e`, those a counter past its bound counted alone.
 fn visitors_of(fields: &[(Vec<u8>, Vec<u8>)]) -> u64 {
     let field = |name: &[u8]| {
