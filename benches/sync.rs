@@ -1,4 +1,4 @@
-//! Benches of a shared site (feature `redis`, schema 2) against local `redis-server`s that the
+//! Benches of a shared site (feature `redis`, schema 3) against local `redis-server`s that the
 //! bench starts itself (append-only file with `appendfsync everysec`, as a site would run it),
 //! on the same cores as the bench.
 //!

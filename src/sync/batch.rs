@@ -17,9 +17,12 @@
 //!
 //! # Parts
 //! A batch goes to the site in parts of about [`PART_ENTRIES`] visitors, runs and article
-//! views, each applied once, in visitor key order. A visitor's runs and views stay in one part,
-//! unless they are more than a part holds: then they go as consecutive spans of its time, one
-//! part each (see `spans`). The counts per day go with the first part.
+//! views, each applied once. A visitor's runs and views stay in one part, unless they are more
+//! than a part holds: then they go as consecutive spans of its time, one part each (see
+//! `spans`). Visitors go by the first article they viewed, then by key, so that those who read
+//! one article share parts: the script reads and writes an article's counts once for each part
+//! that names it. A part keeps its own visitors in key order. The counts per day go with the
+//! first part.
 
 use std::collections::BTreeMap;
 
@@ -276,9 +279,15 @@ impl Batch {
                 .into_iter()
                 .filter_map(|d| Some((d, *self.days.get(&d)?)))
                 .collect();
+            part.lasts.sort_unstable();
+            part.runs.sort_unstable_by_key(|r| (r.key, r.at));
+            part.views
+                .sort_unstable_by_key(|v| (v.key, v.article, v.at));
             parts.push(std::mem::take(part));
         };
-        for (key, last, runs, views) in self.visitors() {
+        let mut visitors = self.visitors();
+        visitors.sort_by_key(|&(key, _, _, views)| (views.first().map(|v| v.article), key));
+        for (key, last, runs, views) in visitors {
             if 1 + runs.len() + views.len() <= PART_ENTRIES {
                 part.lasts.push((key, last));
                 part.runs.extend_from_slice(runs);
@@ -686,16 +695,17 @@ mod tests {
             assert!(!p.encode().is_empty());
             p.validate().unwrap();
         }
-        let lasts_sent: Vec<(u64, i64)> = parts.iter().flat_map(|p| p.lasts.clone()).collect();
-        let runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
-        let views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
+        // Each visitor in one part (parts go by article, each in key order: `validate`).
+        let mut lasts_sent: Vec<(u64, i64)> = parts.iter().flat_map(|p| p.lasts.clone()).collect();
+        let mut runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
+        let mut views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
+        lasts_sent.sort_unstable();
+        runs_sent.sort_unstable_by_key(|r| (r.key, r.at));
+        views_sent.sort_unstable_by_key(|v| (v.key, v.article, v.at));
         assert_eq!(
             (lasts_sent, runs_sent, views_sent),
             (lasts, runs, all_views)
         );
-        for w in parts.windows(2) {
-            assert!(w[0].lasts.last().unwrap().0 < w[1].lasts.first().unwrap().0);
-        }
         assert_eq!(parts.iter().map(Batch::page_views).sum::<u64>(), 3_600);
     }
 
@@ -748,12 +758,57 @@ mod tests {
             v.sort_unstable_by_key(|v| (v.key, v.article, v.at));
         }
         assert_eq!((runs_sent, views_sent), (runs, all_views));
-        let keys: Vec<u64> = parts
-            .iter()
-            .flat_map(|p| p.lasts.iter().map(|l| l.0))
+        // Visitors without article views go first, the heavy one's spans after them.
+        let keys = |p: &Batch| -> Vec<u64> { p.lasts.iter().map(|l| l.0).collect() };
+        assert_eq!(keys(&parts[0]), [4, 5, 6]);
+        assert!(parts[1..].iter().all(|p| keys(p) == [5]));
+    }
+
+    #[test]
+    fn a_part_names_the_entries_of_its_visitors_with_article_views_only() {
+        let t = DAY0 + 3600 * S;
+        // Visitor 1 views article 9 twice, visitor 2 article 9, visitor 3 nothing.
+        let views = [
+            (1, t, Some(9)),
+            (1, t + S, Some(9)),
+            (2, t, Some(9)),
+            (3, t, None),
+        ];
+        let b = batch(&mut ShardLog::sharing(usize::MAX), &views, t + T);
+        let parts = b.into_parts();
+        assert_eq!(parts.len(), 1);
+        let named = touched(&parts[0].encode());
+        assert_eq!(named.viewers, [1u64.to_be_bytes(), 2u64.to_be_bytes()]);
+        assert_eq!(named.articles, [9u64.to_be_bytes()]);
+        assert_eq!(named.periods.len(), 5);
+        assert_eq!(touched(&parts[0].encode()[..20]), Touched::default());
+    }
+
+    #[test]
+    fn readers_of_one_article_share_parts() {
+        let t = DAY0 + 3600 * S;
+        // 1,000 visitors, each viewing one of 10 articles (visitor i article i % 10).
+        let views: Vec<(u64, i64, Option<u64>)> = (0..1_000)
+            .map(|i| (i, t + i as i64, Some(i % 10)))
             .collect();
-        assert_eq!(keys.first(), Some(&4));
-        assert_eq!(keys.last(), Some(&6));
+        let b = batch(&mut ShardLog::sharing(usize::MAX), &views, t + T);
+        let parts = b.into_parts();
+        let mut articles = 0;
+        for p in &parts {
+            p.validate().unwrap();
+            let mut named: Vec<u64> = p.views.iter().map(|v| v.article).collect();
+            named.sort_unstable();
+            named.dedup();
+            articles += named.len();
+        }
+        // In key order every part would name all 10.
+        assert!(
+            articles <= parts.len() + 10,
+            "{articles} in {} parts",
+            parts.len()
+        );
+        let sent: usize = parts.iter().map(|p| p.lasts.len()).sum();
+        assert_eq!(sent, 1_000);
     }
 
     #[test]

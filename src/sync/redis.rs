@@ -216,10 +216,6 @@ impl RedisStore {
         self.connect()?;
         let site = &self.site;
         let us = |ns: i64| micros(ns).to_string();
-        let entry_ms = site
-            .dedup_window
-            .div_euclid(1_000_000)
-            .saturating_add(60_000);
         let mut invocation = self.script.prepare_invoke();
         // Every key the call may write, declared (a Redis Cluster checks them before the
         // script runs: a slot moving meanwhile makes the call fail whole, to be sent again).
@@ -264,7 +260,6 @@ impl RedisStore {
             .arg(us(site.dedup_window))
             .arg(site.initial_visits.to_string())
             .arg(site.initial_page_views.to_string())
-            .arg(entry_ms.to_string())
             .arg(format!("{:016x}", random_u64()))
             .arg(call.part)
             .arg(if call.gap_ok { "1" } else { "0" });

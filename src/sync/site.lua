@@ -14,18 +14,20 @@
 -- 10 change names to answer at most (0: none)
 -- 11 zone  12 week start  13 online window (us)  14 session timeout (us)  15 dedup window (us)
 -- 16 initial visits       17 initial page views
--- 18 ms a visitor's entry lives (the dedup window and a minute)
--- 19 a random token for this call's marker
--- 20 the part (binary, see `sync/batch.rs`)
--- 21 '1' to apply a part whose number is not the one after the last applied ('0': answer
+-- 18 a random token for this call's marker
+-- 19 the part (binary, see `sync/batch.rs`)
+-- 20 '1' to apply a part whose number is not the one after the last applied ('0': answer
 --    `gap` instead: the site lost parts of this counter, which it sends first)
 --
 -- Keys under the prefix:
---  cfg             hash: the site's calendar and windows, its epoch (when and by whom created)
+--  cfg             hash: the site's calendar and windows, its epoch (when and by whom created);
+--                  `lc` the latest counter clock a call brought, `gap` and `gap_end` the last
+--                  pause in calls longer than a minute (an outage), and when it ended
 --  c:<id>          hash: a counter's last applied seq `a`, and `d<seq>` the digests of its last
 --                  32 parts (a part with a known seq but another digest is another counter's)
 --  v:<key>         a visitor's refresh dedup: up to 32 (article, instant) of the views counted
---                  less than a dedup window before its latest (written when a view counts)
+--                  less than a dedup window before its latest (written when a view counts, to
+--                  live a dedup window and `LATE`)
 --  on              zset: visitor key -> last page view, for online and for visits
 --  s:<kind>:<pkey> a period's summary: v visits, p page views, u distinct visitors, o 1 once
 --                  its exact set overflowed, e visitors counted alone by a counter past its
@@ -49,8 +51,11 @@ local ENTRY_ARTICLES = 32
 local DIGESTS = 32
 local MARKERS = 10000
 -- How late (us) page views may reach the site and still find their visitor's last page view
--- in `on`: a counter that could not sync for that long (a failover, a restart).
+-- in `on` and its refresh dedup: one counter that could not reach Redis for that long. (When
+-- no counter could, the pause in calls is added: see `gap`.)
 local LATE = 300000000
+-- A pause in calls longer than this (us) is an outage (counters call every sync interval).
+local PAUSE = 60000000
 local DAY = 86400
 -- A run's prior page view when there is none (see `sync/batch.rs`).
 local NONE = -9007199254740992
@@ -68,7 +73,8 @@ local now_us = tonumber(ARGV[6])
 local cfg = P .. 'cfg'
 local mine = { ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], SCHEMA }
 local names = { 'zone', 'week_start', 'online_window_us', 'session_timeout_us', 'dedup_window_us', 'schema' }
-local site = redis.call('HMGET', cfg, names[1], names[2], names[3], names[4], names[5], names[6], 'epoch')
+local site = redis.call('HMGET', cfg, names[1], names[2], names[3], names[4], names[5], names[6], 'epoch',
+  'lc', 'gap', 'gap_end')
 local epoch = site[7]
 local changes, nchanges = {}, 0
 local function changed(name)
@@ -174,6 +180,7 @@ end
 -- Applies a part that was read.
 local function apply(days, visitors, alone)
   local session_us, dedup_us = tonumber(ARGV[14]), tonumber(ARGV[15])
+  local entry_ms = string.format('%d', (dedup_us + LATE) / 1000)
 
   -- What the site knows of the part's visitors, read at once: the last page view (from `on`)
   -- of those whose runs may start a visit, the entry of those that viewed articles.
@@ -253,7 +260,7 @@ local function apply(days, visitors, alone)
         for j = 1, math.min(#kept, ENTRY_ARTICLES) do
           out[j] = kept[j][1] .. struct.pack('<i8', kept[j][2])
         end
-        redis.call('SET', entry_keys[nentries], table.concat(out), 'PX', ARGV[18])
+        redis.call('SET', entry_keys[nentries], table.concat(out), 'PX', entry_ms)
       end
     end
     if not last or v.last > last then
@@ -398,10 +405,10 @@ if seq > 0 and seq <= applied then
   if digest and digest ~= ARGV[5] then
     claimed = 1
   end
-elseif seq > applied + 1 and ARGV[21] ~= '1' then
+elseif seq > applied + 1 and ARGV[20] ~= '1' then
   gap = 1
 elseif seq > 0 then
-  local ok, days, visitors, alone = pcall(parse, ARGV[20])
+  local ok, days, visitors, alone = pcall(parse, ARGV[19])
   if not ok then
     return redis.error_reply('VC_PART malformed part: ' .. tostring(days))
   end
@@ -431,7 +438,7 @@ local want = tonumber(ARGV[10])
 if want > 0 then
   local last = redis.call('GET', P .. 'n') or '0'
   if redis.call('ZCOUNT', P .. 'mk', last, last) == 0 then
-    redis.call('ZADD', P .. 'mk', last, ARGV[19])
+    redis.call('ZADD', P .. 'mk', last, ARGV[18])
     redis.call('ZREMRANGEBYRANK', P .. 'mk', 0, -MARKERS - 1)
   end
 end
@@ -441,8 +448,21 @@ end
 -- timeout, and `LATE`, old by both the counter's clock and the server's: so a counter whose
 -- clock runs ahead drops nothing another counter still counts or decides visits by, and page
 -- views that reach the site up to `LATE` after they happened still find the visitor's last.
+-- After an outage (a pause in every counter's calls), the counters send what they recorded
+-- meanwhile, all of it late: until `LATE` after it ended, the pause is added.
+local lc, pause, pause_end = tonumber(site[8]), tonumber(site[9]) or 0, tonumber(site[10]) or 0
+if lc and now_us - lc > PAUSE then
+  pause, pause_end = now_us - lc, now_us
+  redis.call('HSET', cfg, 'gap', string.format('%d', pause), 'gap_end', string.format('%d', pause_end))
+end
+if not lc or now_us > lc then
+  redis.call('HSET', cfg, 'lc', string.format('%d', now_us))
+end
+if now_us - pause_end > LATE then
+  pause = 0
+end
 local window_us = tonumber(ARGV[13])
-local oldest = math.min(now_us, server_us) - math.max(window_us, tonumber(ARGV[14])) - LATE
+local oldest = math.min(now_us, server_us) - math.max(window_us, tonumber(ARGV[14])) - LATE - pause
 redis.call('ZREMRANGEBYSCORE', P .. 'on', '-inf', string.format('(%d', oldest))
 local online = 0
 if want > 0 then
