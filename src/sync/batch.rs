@@ -19,10 +19,10 @@
 //! A batch goes to the site in parts of about [`PART_ENTRIES`] visitors, runs and article
 //! views, each applied once. A visitor's runs and views stay in one part, unless they are more
 //! than a part holds: then they go as consecutive spans of its time, one part each (see
-//! `spans`). Visitors go by the first article they viewed, then by key, so that those who read
-//! one article share parts: the script reads and writes an article's counts once for each part
-//! that names it. A part keeps its own visitors in key order. The counts per day go with the
-//! first part.
+//! `spans`). Visitors go by the lowest article id they viewed, then by key, so that those who
+//! read one article share parts: the script reads and writes an article's counts once for each
+//! part that names it. A part keeps its own visitors in key order. The counts per day go with
+//! the first part.
 
 use std::collections::BTreeMap;
 

@@ -21,8 +21,9 @@
 --
 -- Keys under the prefix:
 --  cfg             hash: the site's calendar and windows, its epoch (when and by whom created);
---                  `lc` the latest counter clock a call brought, `gap` and `gap_end` the last
---                  pause in calls longer than a minute (an outage), and when it ended
+--                  `lc` the latest clock a call brought (the older of the counter's and the
+--                  server's), `pause` and `pause_end` the last pause in calls longer than a
+--                  minute (an outage), with any pause still in force before it, and when it ended
 --  c:<id>          hash: a counter's last applied seq `a`, and `d<seq>` the digests of its last
 --                  32 parts (a part with a known seq but another digest is another counter's)
 --  v:<key>         a visitor's refresh dedup: up to 32 (article, instant) of the views counted
@@ -52,9 +53,10 @@ local DIGESTS = 32
 local MARKERS = 10000
 -- How late (us) page views may reach the site and still find their visitor's last page view
 -- in `on` and its refresh dedup: one counter that could not reach Redis for that long. (When
--- no counter could, the pause in calls is added: see `gap`.)
+-- no counter could, the pause in calls is added: see `pause`.)
 local LATE = 300000000
--- A pause in calls longer than this (us) is an outage (counters call every sync interval).
+-- A pause in calls longer than this (us) is an outage (counters call every sync interval,
+-- which must be shorter).
 local PAUSE = 60000000
 local DAY = 86400
 -- A run's prior page view when there is none (see `sync/batch.rs`).
@@ -74,7 +76,7 @@ local cfg = P .. 'cfg'
 local mine = { ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], SCHEMA }
 local names = { 'zone', 'week_start', 'online_window_us', 'session_timeout_us', 'dedup_window_us', 'schema' }
 local site = redis.call('HMGET', cfg, names[1], names[2], names[3], names[4], names[5], names[6], 'epoch',
-  'lc', 'gap', 'gap_end')
+  'lc', 'pause', 'pause_end')
 local epoch = site[7]
 local changes, nchanges = {}, 0
 local function changed(name)
@@ -450,16 +452,21 @@ end
 -- views that reach the site up to `LATE` after they happened still find the visitor's last.
 -- After an outage (a pause in every counter's calls), the counters send what they recorded
 -- meanwhile, all of it late: until `LATE` after it ended, the pause is added.
+-- Pauses are measured by the older clock, as the trim is: a clock running ahead makes none.
+-- A pause while an earlier one is in force keeps at least that one's length (a counter a
+-- little behind that called first after an outage must not shorten it).
+local at = math.min(now_us, server_us)
 local lc, pause, pause_end = tonumber(site[8]), tonumber(site[9]) or 0, tonumber(site[10]) or 0
-if lc and now_us - lc > PAUSE then
-  pause, pause_end = now_us - lc, now_us
-  redis.call('HSET', cfg, 'gap', string.format('%d', pause), 'gap_end', string.format('%d', pause_end))
-end
-if not lc or now_us > lc then
-  redis.call('HSET', cfg, 'lc', string.format('%d', now_us))
-end
-if now_us - pause_end > LATE then
+local in_force = at - pause_end <= LATE
+if not in_force then
   pause = 0
+end
+if lc and at - lc > PAUSE then
+  pause, pause_end = math.max(at - lc, pause), at
+  redis.call('HSET', cfg, 'pause', string.format('%d', pause), 'pause_end', string.format('%d', pause_end))
+end
+if not lc or at > lc then
+  redis.call('HSET', cfg, 'lc', string.format('%d', at))
 end
 local window_us = tonumber(ARGV[13])
 local oldest = math.min(now_us, server_us) - math.max(window_us, tonumber(ARGV[14])) - LATE - pause
