@@ -469,7 +469,7 @@ if not lc or at > lc then
   redis.call('HSET', cfg, 'lc', string.format('%d', at))
 end
 local window_us = tonumber(ARGV[13])
-local oldest = math.min(now_us, server_us) - math.max(window_us, tonumber(ARGV[14])) - LATE - pause
+local oldest = at - math.max(window_us, tonumber(ARGV[14])) - LATE - pause
 redis.call('ZREMRANGEBYSCORE', P .. 'on', '-inf', string.format('(%d', oldest))
 local online = 0
 if want > 0 then
