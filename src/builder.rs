@@ -342,7 +342,7 @@ impl CounterBuilder {
                     max_entries: self.max_sessions,
                 };
                 // A random id: each counter numbers its own parts.
-                let id = crate::sync::engine::random_u64();
+                let id = crate::ids::random_u64();
                 let sharing = crate::sync::engine::Sharing::new(sync, Box::new(store), id);
                 inner.share(sharing);
                 Some(duration_nanos(self.sync_every)).filter(|&n| n > 0)

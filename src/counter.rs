@@ -809,10 +809,7 @@ impl Counter {
             Some(entry) if entry.day.contains(now) => entry,
             slot => slot.insert(DayKey {
                 day: self.inner.calendar.day(now),
-                key: [
-                    crate::sync::engine::random_u64(),
-                    crate::sync::engine::random_u64(),
-                ],
+                key: [crate::ids::random_u64(), crate::ids::random_u64()],
                 from_site: false,
             }),
         };

@@ -117,13 +117,14 @@ pub(crate) struct IdBuildHasher(u64);
 
 impl Default for IdBuildHasher {
     fn default() -> Self {
-        IdBuildHasher(random_seed())
+        IdBuildHasher(random_u64())
     }
 }
 
-/// A seed that differs from call to call and from process to process (from std's
-/// `RandomState`), for hashes that keys chosen from outside must not predict.
-pub(crate) fn random_seed() -> u64 {
+/// A random 64-bit number, different from call to call and from process to process (from std's
+/// `RandomState`, whose keys come from the OS): seeds of hashes that keys chosen from outside
+/// must not predict, and ids.
+pub(crate) fn random_u64() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
 }

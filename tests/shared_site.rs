@@ -1198,6 +1198,45 @@ fn a_reader_without_a_cookie_is_one_visitor_on_every_counter() {
     assert!(ttl > 0, "{ttl}");
 }
 
+/// Without refresh dedup every article view counts, on every counter, and the site keeps no
+/// visitor entries.
+#[test]
+fn without_refresh_dedup_every_view_counts_and_no_entry_is_kept() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::start("nodedup");
+    let clock = ManualClock::new(START);
+    let counters: Vec<Counter> = (0..2)
+        .map(|_| {
+            Counter::builder()
+                .utc_offset(offset!(+7))
+                .clock(clock.clone())
+                .article_dedup_window(Duration::ZERO)
+                .redis(server.url(), "nodedup")
+                .sync_every(Duration::ZERO)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let (reader, article) = (VisitorId::from(7), ArticleId::from(3));
+    for c in &counters {
+        c.view_article(article, reader);
+        clock.advance(Duration::from_secs(1));
+        c.view_article(article, reader);
+        c.sync().unwrap();
+    }
+    sync_all(&counters);
+    for c in &counters {
+        assert_eq!(c.article_stats(article).views.today, 4);
+    }
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+        .arg("vc:{nodedup}:v:*")
+        .query(&mut server.connection())
+        .unwrap();
+    assert!(keys.is_empty());
+}
+
 /// A visitor's entry in the site keeps at most 32 articles of refresh dedup, whatever a
 /// scraper reads within the window.
 #[test]

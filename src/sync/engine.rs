@@ -32,7 +32,7 @@ use crate::calendar::clock::from_nanos;
 use crate::calendar::local::{Calendar, PeriodKeys};
 use crate::calendar::periods::{Period, PeriodBuckets, Periods};
 use crate::common::bounded;
-use crate::ids::ArticleId;
+use crate::ids::{random_u64, ArticleId};
 use crate::sync::batch::Batch;
 use crate::sync::log::{ShardLog, Taken};
 use crate::sync::site::{Delta, Record, SavedDelta, SavedSite, Site};
@@ -383,14 +383,6 @@ impl Cut {
         );
         Cut { logs, lasts, delta }
     }
-}
-
-/// A random 64-bit number (std's `RandomState`: keys drawn from the OS once per thread).
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 impl Sharing {

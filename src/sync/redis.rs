@@ -15,8 +15,9 @@ use redis::cluster::ClusterClient;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, ConnectionLike, IntoConnectionInfo, Script, Value};
 
+use crate::ids::random_u64;
 use crate::sync::batch::{micros, touched};
-use crate::sync::engine::{random_u64, Call, Mark, Reply, Store, LIMIT};
+use crate::sync::engine::{Call, Mark, Reply, Store, LIMIT};
 use crate::sync::site::Record;
 use crate::sync::{Address, ErrorKind, SyncError};
 

@@ -161,19 +161,24 @@ local function parse(part)
   return days, visitors, alone
 end
 
--- Runs `command` (with `key` first, if given) over `args` 500 at a time: the replies in order.
-local function batched(command, key, args)
+-- Runs `command` with up to two leading arguments `a`, `b` (a key, a flag) over `args`, `n` of
+-- them a call (even, for pairs): the list replies in order.
+local function batched(command, n, args, a, b)
   local out = {}
-  for i = 1, #args, 500 do
-    local last = math.min(i + 499, #args)
+  for i = 1, #args, n do
+    local last = math.min(i + n - 1, #args)
     local got
-    if key then
-      got = redis.call(command, key, unpack(args, i, last))
+    if b then
+      got = redis.call(command, a, b, unpack(args, i, last))
+    elseif a then
+      got = redis.call(command, a, unpack(args, i, last))
     else
       got = redis.call(command, unpack(args, i, last))
     end
-    for j = 1, #got do
-      out[i + j - 1] = got[j]
+    if type(got) == 'table' then
+      for j = 1, #got do
+        out[i + j - 1] = got[j]
+      end
     end
   end
   return out
@@ -185,18 +190,20 @@ local function apply(days, visitors, alone)
   local entry_ms = string.format('%d', (dedup_us + LATE) / 1000)
 
   -- What the site knows of the part's visitors, read at once: the last page view (from `on`)
-  -- of those whose runs may start a visit, the entry of those that viewed articles.
+  -- of those whose runs may start a visit, the entry of those that viewed articles (with
+  -- refresh dedup: without it there are none).
+  local dedup = dedup_us > 0
   local with_runs, entry_keys = {}, {}
   for _, v in ipairs(visitors) do
     if #v.runs > 0 then
       with_runs[#with_runs + 1] = v.key
     end
-    if #v.views > 0 then
+    if dedup and #v.views > 0 then
       entry_keys[#entry_keys + 1] = P .. 'v:' .. v.key
     end
   end
-  local lasts = batched('ZMSCORE', P .. 'on', with_runs)
-  local entries = batched('MGET', nil, entry_keys)
+  local lasts = batched('ZMSCORE', 500, with_runs, P .. 'on')
+  local entries = batched('MGET', 500, entry_keys)
 
   local views = {}  -- article -> day -> views counted
   local function count(art, d, n)
@@ -227,10 +234,14 @@ local function apply(days, visitors, alone)
         last = r.at
       end
     end
-    if #v.views > 0 then
+    if not dedup then
+      for _, w in ipairs(v.views) do
+        count(w.art, w.day, 1)
+      end
+    elseif #v.views > 0 then
       nentries = nentries + 1
       -- The entry: (article, instant) of the views counted lately (a foreign value: none).
-      local entry, counted, latest, fresh = entries[nentries], {}, v.views[1].at, false
+      local entry, counted, latest, any = entries[nentries], {}, v.views[1].at, false
       if entry and #entry % 16 == 0 then
         for p = 1, #entry, 16 do
           local art, at = struct.unpack('c8<i8', entry, p)
@@ -239,18 +250,18 @@ local function apply(days, visitors, alone)
       end
       for _, w in ipairs(v.views) do
         local c = counted[w.art]
-        if dedup_us == 0 or not c or w.at - c >= dedup_us then
+        if not c or w.at - c >= dedup_us then
           count(w.art, w.day, 1)
           counted[w.art] = w.at
-          fresh = true
+          any = true
         end
         if w.at > latest then
           latest = w.at
         end
       end
-      -- Written when a view counted (with refresh dedup): of the views counted less than a
-      -- dedup window before the latest, the latest `ENTRY_ARTICLES`.
-      if fresh and dedup_us > 0 then
+      -- Written when a view counted: of the views counted less than a dedup window before the
+      -- latest, the latest `ENTRY_ARTICLES`.
+      if any then
         local kept = {}
         for art, at in pairs(counted) do
           if latest - at < dedup_us then
@@ -271,9 +282,7 @@ local function apply(days, visitors, alone)
     online[#online + 1] = string.format('%d', last)
     online[#online + 1] = v.key
   end
-  for i = 1, #online, 1000 do
-    redis.call('ZADD', P .. 'on', 'GT', unpack(online, i, math.min(i + 999, #online)))
-  end
+  batched('ZADD', 1000, online, P .. 'on', 'GT')
   for _, a in ipairs(alone) do
     count(a.art, a.day, a.n)
   end
@@ -299,12 +308,9 @@ local function apply(days, visitors, alone)
       members = {}
     end
     local exact = redis.call('HEXISTS', s, 'o') == 0
-    for i = 1, #members, 1000 do
-      local last = math.min(i + 999, #members)
-      redis.call('PFADD', h, unpack(members, i, last))
-      if exact then
-        redis.call('SADD', x, unpack(members, i, last))
-      end
+    batched('PFADD', 1000, members, h)
+    if exact then
+      batched('SADD', 1000, members, x)
     end
     local n
     if #members == 0 then
@@ -431,9 +437,7 @@ if nchanges > 0 then
     args[#args + 1] = string.format('%d', number)
     args[#args + 1] = name
   end
-  for i = 1, #args, 2000 do
-    redis.call('ZADD', P .. 'ch', unpack(args, i, math.min(i + 1999, #args)))
-  end
+  batched('ZADD', 2000, args, P .. 'ch')
 end
 -- A call that answers marks where the changes are: see `mk`.
 local want = tonumber(ARGV[10])
@@ -461,12 +465,12 @@ local in_force = at - pause_end <= LATE
 if not in_force then
   pause = 0
 end
-if lc and at - lc > PAUSE then
-  pause, pause_end = math.max(at - lc, pause), at
-  redis.call('HSET', cfg, 'pause', string.format('%d', pause), 'pause_end', string.format('%d', pause_end))
-end
 if not lc or at > lc then
-  redis.call('HSET', cfg, 'lc', string.format('%d', at))
+  if lc and at - lc > PAUSE then
+    pause, pause_end = math.max(at - lc, pause), at
+  end
+  redis.call('HSET', cfg, 'lc', string.format('%d', at), 'pause', string.format('%d', pause),
+    'pause_end', string.format('%d', pause_end))
 end
 local window_us = tonumber(ARGV[13])
 local oldest = at - math.max(window_us, tonumber(ARGV[14])) - LATE - pause

@@ -22,7 +22,7 @@ pub(super) struct VerdictCache {
 impl VerdictCache {
     pub(super) fn new() -> VerdictCache {
         VerdictCache {
-            seed: crate::ids::random_seed(),
+            seed: crate::ids::random_u64(),
             buckets: (0..BUCKETS)
                 .map(|_| Bucket(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
