@@ -89,8 +89,8 @@ impl Batch {
         // A run is a logged start that starts a visit or a day here.
         let mut runs = starts;
         runs.retain(|s| s.new_visit || s.new_day);
-        runs.sort_unstable_by_key(|r| (r.key, r.at));
-        views.sort_unstable_by_key(|v| (v.key, v.article, v.at));
+        runs.sort_unstable_by_key(run_order);
+        views.sort_unstable_by_key(view_order);
         keep_latest(&mut lasts);
         let mut batch = Batch {
             lasts,
@@ -154,11 +154,11 @@ impl Batch {
             && self
                 .runs
                 .windows(2)
-                .all(|w| (w[0].key, w[0].at) <= (w[1].key, w[1].at))
+                .all(|w| run_order(&w[0]) <= run_order(&w[1]))
             && self
                 .views
                 .windows(2)
-                .all(|w| (w[0].key, w[0].article, w[0].at) <= (w[1].key, w[1].article, w[1].at));
+                .all(|w| view_order(&w[0]) <= view_order(&w[1]));
         if !sorted {
             return Err("the waiting batch is out of order".into());
         }
@@ -233,9 +233,9 @@ impl Batch {
         self.lasts.extend(lasts);
         keep_latest(&mut self.lasts);
         self.runs.extend(runs);
-        self.runs.sort_by_key(|r| (r.key, r.at));
+        self.runs.sort_by_key(run_order);
         self.views.extend(views);
-        self.views.sort_by_key(|v| (v.key, v.article, v.at));
+        self.views.sort_by_key(view_order);
     }
 
     fn add_counts(&mut self, day: i32, c: DayCounts) {
@@ -280,9 +280,8 @@ impl Batch {
                 .filter_map(|d| Some((d, *self.days.get(&d)?)))
                 .collect();
             part.lasts.sort_unstable();
-            part.runs.sort_unstable_by_key(|r| (r.key, r.at));
-            part.views
-                .sort_unstable_by_key(|v| (v.key, v.article, v.at));
+            part.runs.sort_unstable_by_key(run_order);
+            part.views.sort_unstable_by_key(view_order);
             parts.push(std::mem::take(part));
         };
         let mut visitors = self.visitors();
@@ -502,6 +501,16 @@ fn spans(last: i64, runs: &[Start], views: &[View]) -> Vec<(i64, Vec<Start>, Vec
     out
 }
 
+/// The order a batch keeps its runs in: by visitor key, then time.
+fn run_order(r: &Start) -> (u64, i64) {
+    (r.key, r.at)
+}
+
+/// The order a batch keeps its article views in: by visitor key, article, then time.
+fn view_order(v: &View) -> (u64, u64, i64) {
+    (v.key, v.article, v.at)
+}
+
 /// Sorts visitors' last page views by visitor, a visitor named twice keeping its latest.
 fn keep_latest(lasts: &mut Vec<(u64, i64)>) {
     lasts.sort_unstable();
@@ -700,8 +709,8 @@ mod tests {
         let mut runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
         let mut views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
         lasts_sent.sort_unstable();
-        runs_sent.sort_unstable_by_key(|r| (r.key, r.at));
-        views_sent.sort_unstable_by_key(|v| (v.key, v.article, v.at));
+        runs_sent.sort_unstable_by_key(run_order);
+        views_sent.sort_unstable_by_key(view_order);
         assert_eq!(
             (lasts_sent, runs_sent, views_sent),
             (lasts, runs, all_views)
@@ -752,10 +761,10 @@ mod tests {
         let mut runs_sent: Vec<Start> = parts.iter().flat_map(|p| p.runs.clone()).collect();
         let mut views_sent: Vec<View> = parts.iter().flat_map(|p| p.views.clone()).collect();
         for v in [&mut runs, &mut runs_sent] {
-            v.sort_unstable_by_key(|r| (r.key, r.at));
+            v.sort_unstable_by_key(run_order);
         }
         for v in [&mut all_views, &mut views_sent] {
-            v.sort_unstable_by_key(|v| (v.key, v.article, v.at));
+            v.sort_unstable_by_key(view_order);
         }
         assert_eq!((runs_sent, views_sent), (runs, all_views));
         // Visitors without article views go first, the heavy one's spans after them.

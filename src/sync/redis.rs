@@ -225,7 +225,8 @@ impl RedisStore {
         }
         invocation.key(format!("{}c:{:016x}", self.prefix, call.id));
         let touched = touched(call.part);
-        for v in &touched.viewers {
+        // Visitor entries hold refresh dedup: without it the script neither reads nor writes one.
+        for v in touched.viewers.iter().filter(|_| site.dedup_window > 0) {
             let mut key = format!("{}v:", self.prefix).into_bytes();
             key.extend_from_slice(v);
             invocation.key(key);

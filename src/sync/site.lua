@@ -461,8 +461,7 @@ end
 -- little behind that called first after an outage must not shorten it).
 local at = math.min(now_us, server_us)
 local lc, pause, pause_end = tonumber(site[8]), tonumber(site[9]) or 0, tonumber(site[10]) or 0
-local in_force = at - pause_end <= LATE
-if not in_force then
+if at - pause_end > LATE then
   pause = 0
 end
 if not lc or at > lc then
