@@ -14,21 +14,25 @@ use redis_server::Server;
 use time::macros::{datetime, offset};
 use time::OffsetDateTime;
 use visitor_counter::{
-    ArticleId, ArticleStats, Counter, DayCounts, ManualClock, Period, Stats, VisitorId,
+    ArticleId, ArticleStats, Counter, CounterBuilder, DayCounts, ManualClock, Period, Stats,
+    VisitorId,
 };
 
 /// Thursday 29 January 2026, 20:00 at +07:00: the runs cross midnights, the end of a week
 /// (Sunday 1 February) and of a month.
 const START: OffsetDateTime = datetime!(2026-01-29 20:00 +07:00);
 
-fn shared(server: &Server, site: &str, clock: &ManualClock) -> Counter {
+/// A counter of `site` on `server`, at +07:00 by `clock`, syncing only when told to.
+fn sharing(server: &Server, site: &str, clock: &ManualClock) -> CounterBuilder {
     Counter::builder()
         .utc_offset(offset!(+7))
         .clock(clock.clone())
         .redis(server.url(), site)
         .sync_every(Duration::ZERO)
-        .build()
-        .unwrap()
+}
+
+fn shared(server: &Server, site: &str, clock: &ManualClock) -> Counter {
+    sharing(server, site, clock).build().unwrap()
 }
 
 fn plain(clock: &ManualClock) -> Counter {
@@ -376,11 +380,7 @@ fn a_sync_timing_out_while_writes_are_paused_is_applied_once() {
     let server = Server::start("pause");
     let clock = ManualClock::new(START);
     let quick = |c: &ManualClock| {
-        Counter::builder()
-            .utc_offset(offset!(+7))
-            .clock(c.clone())
-            .redis(server.url(), "pause")
-            .sync_every(Duration::ZERO)
+        sharing(&server, "pause", c)
             .sync_timeout(Duration::from_millis(300))
             .build()
             .unwrap()
@@ -415,11 +415,7 @@ fn a_part_applied_after_its_call_timed_out_counts_once() {
     }
     let server = Server::start("slow");
     let clock = ManualClock::new(START);
-    let c = Counter::builder()
-        .utc_offset(offset!(+7))
-        .clock(clock.clone())
-        .redis(server.url(), "slow")
-        .sync_every(Duration::ZERO)
+    let c = sharing(&server, "slow", &clock)
         .sync_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -791,12 +787,8 @@ fn a_crash_after_a_save_and_a_sync_sends_the_saved_parts_again_and_they_count_on
     let path = dir.join("counter.snapshot");
     let clock = ManualClock::new(START);
     let build = || {
-        Counter::builder()
-            .utc_offset(offset!(+7))
-            .clock(clock.clone())
+        sharing(&server, "crash", &clock)
             .snapshot_path(&path)
-            .redis(server.url(), "crash")
-            .sync_every(Duration::ZERO)
             .build()
             .unwrap()
     };
@@ -871,14 +863,10 @@ fn every_key_kept_per_visitor_expires_with_its_window() {
     }
     let server = Server::start("ttl");
     let clock = ManualClock::new(START);
-    let c = Counter::builder()
-        .utc_offset(offset!(+7))
-        .clock(clock.clone())
+    let c = sharing(&server, "ttl", &clock)
         .session_timeout(Duration::from_secs(600))
         .online_window(Duration::from_secs(120))
         .article_dedup_window(Duration::from_secs(900))
-        .redis(server.url(), "ttl")
-        .sync_every(Duration::ZERO)
         .build()
         .unwrap();
     for v in 0..50 {
@@ -1209,12 +1197,8 @@ fn without_refresh_dedup_every_view_counts_and_no_entry_is_kept() {
     let clock = ManualClock::new(START);
     let counters: Vec<Counter> = (0..2)
         .map(|_| {
-            Counter::builder()
-                .utc_offset(offset!(+7))
-                .clock(clock.clone())
+            sharing(&server, "nodedup", &clock)
                 .article_dedup_window(Duration::ZERO)
-                .redis(server.url(), "nodedup")
-                .sync_every(Duration::ZERO)
                 .build()
                 .unwrap()
         })
@@ -1315,12 +1299,8 @@ fn past_the_bound_distinct_visitors_do_not_inflate() {
     }
     let mut server = Server::stopped("bound");
     let clock = ManualClock::new(START);
-    let c = Counter::builder()
-        .utc_offset(offset!(+7))
-        .clock(clock.clone())
+    let c = sharing(&server, "bound", &clock)
         .max_sessions(100)
-        .redis(server.url(), "bound")
-        .sync_every(Duration::ZERO)
         .sync_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
